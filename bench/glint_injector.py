@@ -4,7 +4,7 @@ through ``explain_flicker``, after the flicker and unlit-light rules) against sy
 judge reads them: the dot energy per frame, the registered IR in the face box's 4x4 cells, the frames the
 camera reports lit.
 
-    python -m bench.glint_injector N [FRAMES] [SEED]
+    python -m bench.glint_injector N [FRAMES] [SEED] [STREAM,...]
 
 The light (the twentieth family's ``drivers/sim/radiant.WindscreenGlint`` as glint31 read its refusals): the
 sun's 850 nm crossing the face once, a hump of 3-15 frames (0.1-0.5 s) whose centre lies anywhere from 6
@@ -22,6 +22,13 @@ trial a fresh nonce and one of these streams:
 * ``blind+drifting_hump`` — a blind stream whose dots barely step (0.3 on 8) under its own hump;
 * ``informed`` — an injector that sees every command and follows the schedule, under a glint: it passes
   or not on its own; the rule never passes anything (asserted), so it gains nothing from it.
+* ``adaptive`` — review32's D2: an injector that sees every command, follows them a frame late and misses
+  one edge (drawn among those from frame 5 to the window's last 8) by 4 frames more (beyond
+  ``PROJECTOR_MAX_LAG``), then draws a hump of its own over the miss: 9 frames from 2 before the missed
+  edge, its height and lit share drawn as the glint's. Each window is also judged without its hump (the
+  same draws): ``miss alone attack`` counts those, ``masked`` those the hump turned from ``attack`` into
+  ``PROJECTOR_GLINT`` (never a pass: the terminal still strikes it; the audit keeps the contradiction,
+  ``challenge_relabelled_from``).
 
 Printed per stream: windows passed (the rule never passes: asserted), contradictions (``attack``) before and
 after the rules, not measurable, relabelled ``PROJECTOR_GLINT``, with the Clopper-Pearson upper 95 % of passes
@@ -46,7 +53,7 @@ from bench.challenge_stats import blind_projector_stream, clopper_pearson_upper
 from bench.pwm_injector import _shifted, judge, tally  # the camera's lag 0-1; the judge's projector path with no face
 
 STREAMS = ("genuine+glint", "genuine+steady", "replay+glint", "blind+hump", "blind+hump_fixed",
-           "blind+drifting_hump", "informed")
+           "blind+drifting_hump", "informed", "adaptive")
 CELLS = 16
 
 
@@ -75,8 +82,28 @@ def camera_window(lit: np.ndarray, rng: np.random.Generator, sweep: np.ndarray, 
     return np.abs(energies), np.maximum(cells, 0.0), lit.astype(bool)
 
 
+def missed_edge(schedule: tuple[bool, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The ``adaptive`` injector's lit frames (the commands a frame late, one edge from frame 5 to the window's
+    last 8 missed by 4 frames more) and its own hump's shape over the miss (9 frames from 2 before the edge,
+    peak 1); no miss and no hump when the schedule has no such edge."""
+    s = np.asarray(schedule, dtype=bool)
+    n = len(s)
+    lit = np.r_[s[:1], s[:-1]]
+    edges = np.flatnonzero(s[1:] != s[:-1]) + 1
+    edges = edges[(edges > 4) & (edges < n - 8)]
+    if not len(edges):
+        return lit, np.zeros(n)
+    e0 = int(rng.choice(edges))
+    lit[e0 + 1:e0 + 5] = s[e0 - 1]
+    t = np.arange(n) - (e0 - 2)
+    return lit, np.where((t >= 0) & (t < 9), 0.5 * (1 - np.cos(2 * np.pi * (t + 0.5) / 9)), 0.0)
+
+
 def window(kind: str, ch: Challenge, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = ch.frames
+    if kind == "adaptive":
+        lit, hump = missed_edge(ch.schedule, rng)
+        return camera_window(lit, rng, hump)
     sweep = np.zeros(n) if kind == "genuine+steady" else glint(n, rng)
     if kind in ("genuine+glint", "genuine+steady", "informed"):
         return camera_window(_shifted(ch.schedule, rng), rng, sweep)
@@ -89,17 +116,29 @@ def window(kind: str, ch: Challenge, rng: np.random.Generator) -> tuple[np.ndarr
     return camera_window(lit, rng, sweep)
 
 
-def run(trials: int, frames: int = 32, seed: int = 32) -> dict[str, dict[str, int]]:
+def run(trials: int, frames: int = 32, seed: int = 32, streams: tuple[str, ...] = STREAMS) -> dict[str, dict[str, int]]:
     rng = np.random.default_rng(seed)
     out = {}
-    for kind in STREAMS:
-        c = dict.fromkeys(("passed", "attack_before", "attack", "unmeasurable", "glint", "swept"), 0)
+    for kind in streams:
+        c = dict.fromkeys(("passed", "attack_before", "attack", "unmeasurable", "glint", "swept", "miss_attack",
+                           "masked"), 0)
         for _ in range(trials):
             ch = Challenge.from_nonce(rng.bytes(32), frames, (Kind.PROJECTOR,))
+            state = rng.bit_generator.state
             e, ir, lit = window(kind, ch, rng)
+            if kind == "adaptive":                  # the same window without its hump: the same draws
+                resume = rng.bit_generator.state
+                rng.bit_generator.state = state
+                lit0, _ = missed_edge(ch.schedule, rng)
+                miss = judge(ch, *camera_window(lit0, rng, np.zeros(frames)))[1].get(Kind.PROJECTOR)
+                rng.bit_generator.state = resume
+                miss_attack = miss is not None and not miss.passed and miss.measurable
+                c["miss_attack"] += miss_attack
             before, after = judge(ch, e, ir, lit)
             a, b = tally(c, kind, before, after), before.get(Kind.PROJECTOR)
             c["glint"] += a.detail == PROJECTOR_GLINT_DETAIL
+            if kind == "adaptive":
+                c["masked"] += miss_attack and a.detail == PROJECTOR_GLINT_DETAIL
             # The rule alone, on every contradiction (whether or not a rule before it took the window).
             c["swept"] += not b.passed and b.measurable and _swept_run(ch.schedule, e, PROJECTOR_MAX_LAG,
                                                                        PROJECTOR_MIN_SEPARATION)
@@ -111,12 +150,18 @@ def _main(argv: list[str]) -> int:
     trials = int(argv[0]) if argv else 200
     frames = int(argv[1]) if len(argv) > 1 else 32
     seed = int(argv[2]) if len(argv) > 2 else 32
-    for kind, c in run(trials, frames, seed).items():
+    streams = tuple(argv[3].split(",")) if len(argv) > 3 else STREAMS
+    if not set(streams) <= set(STREAMS):
+        raise SystemExit(f"streams: some of {','.join(STREAMS)}")
+    for kind, c in run(trials, frames, seed, streams).items():
         up, ug = clopper_pearson_upper(c["passed"], trials), clopper_pearson_upper(c["glint"], trials)
         print(f"{kind:20s} passed {c['passed']}/{trials} (upper 95 % {up:.4f}); attack {c['attack_before']} -> "
               f"{c['attack']}; not measurable {c['unmeasurable']}; relabelled glint {c['glint']} "
               f"(upper 95 % {ug:.4f}); the rule alone on the contradictions {c['swept']} "
-              f"(upper 95 % {clopper_pearson_upper(c['swept'], trials):.4f})", flush=True)
+              f"(upper 95 % {clopper_pearson_upper(c['swept'], trials):.4f})"
+              + (f"; miss alone attack {c['miss_attack']}, masked as glint {c['masked']}"
+                 if kind == "adaptive" else ""),
+              flush=True)
     return 0
 
 

@@ -31,7 +31,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -500,6 +500,10 @@ class SequenceResult:
     # The projector's energies followed the schedule the wrong way round (a clipped IR image: its
     # lit frames are the low ones); not in ``to_dict``, the detail says it.
     inverted: bool = False
+    # The detail before a rule of the room's light relabelled this failure (``explain_flicker``): "contradicted,
+    # then relabelled as a glint" stays in the verdict's evidence and the audit record (``relabelled_code``);
+    # an injector that draws its own hump over a missed edge changes the label, never the contradiction's record.
+    relabelled_from: str = ""
 
     @property
     def agreement(self) -> float:
@@ -509,7 +513,13 @@ class SequenceResult:
         sep = round(self.separation, 2) if np.isfinite(self.separation) else None
         return {"passed": self.passed, "agreement": round(self.agreement, 3), "lag_frames": self.lag_frames,
                 "checked": self.checked, "mismatches": self.mismatches, "late_edges": self.late_edges,
-                "separation": sep, "measurable": self.measurable, "detail": self.detail}
+                "separation": sep, "measurable": self.measurable, "detail": self.detail,
+                **({"relabelled_from": self.relabelled_from} if self.relabelled_from else {})}
+
+    def relabelled(self, detail: str) -> SequenceResult:
+        """This failure relabelled not measurable as ``detail``, its own detail kept as ``relabelled_from``."""
+        return replace(self, detail=detail, measurable=False, inverted=False,
+                       relabelled_from=self.relabelled_from or self.detail)
 
 
 def _settled(expected: np.ndarray, edge_frames: int = 1) -> np.ndarray:
@@ -1561,8 +1571,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
             why := _ambient_explained(steps, y, max_lag, min_separation)
             or (_room_colours(steps, y, max_lag, min_separation)
                 if (ILLUMINATION_ROOM_COLOURS if room_colours is None else room_colours) else None)) is not None:
-        return SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
-                              why, measurable=False)
+        return r.relabelled(why)
     return r
 
 
@@ -1831,6 +1840,22 @@ def detail_code(challenge: Any) -> str | None:
         d = r.get("detail") if isinstance(r, dict) else None
         codes.append(DETAIL_CODES.get(d, OTHER_DETAIL_CODE) if isinstance(d, str) else OTHER_DETAIL_CODE)
     return "+".join(codes) if codes else OTHER_DETAIL_CODE
+
+
+def relabelled_code(challenge: Any) -> str | None:
+    """The stable codes (``DETAIL_CODES``) of what each failed challenge of a verdict's ``challenge`` said
+    before a rule of the room's light relabelled it (``SequenceResult.relabelled_from``; each code names its
+    kind), in the order of ``kinds`` joined by ``+``; None when nothing was relabelled, or the dict is
+    malformed (``detail_code`` says ``OTHER`` then). A ``result`` record then reads
+    ``challenge_detail=PROJECTOR_GLINT``, ``challenge_relabelled_from=PROJECTOR_CONTRADICTED``: contradicted,
+    then relabelled as a glint."""
+    if detail_code(challenge) in (None, OTHER_DETAIL_CODE):
+        return None
+    froms = [r.get("relabelled_from") for r in (challenge.get(k) for k in challenge["kinds"])
+             if isinstance(r, dict) and r.get("passed") is not True]
+    codes = [DETAIL_CODES.get(d, OTHER_DETAIL_CODE) if isinstance(d, str) else OTHER_DETAIL_CODE
+             for d in froms if d is not None and d != ""]
+    return "+".join(codes) if codes else None
 
 
 def failed_for_light(challenge: Any) -> bool:
@@ -2185,29 +2210,24 @@ def explain_flicker(challenge: Challenge, result: ChallengeResult, cells: np.nda
             if UNLIT_LIGHT and energies is not None and lit is not None and _projector_unlit_light(
                     challenge.schedule, np.asarray(energies, dtype=np.float64), ir_cells, lit, PROJECTOR_MAX_LAG,
                     PROJECTOR_MIN_SEPARATION):
-                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
-                                   PROJECTOR_UNLIT_LIGHT_DETAIL, measurable=False)
+                r = r.relabelled(PROJECTOR_UNLIT_LIGHT_DETAIL)
         elif not r.passed and r.measurable:
             if r.kind is Kind.ILLUMINATION and challenge.steps and _flicker_explained(
                     challenge.steps, np.asarray(cells, dtype=np.float64), amb, ILLUMINATION_MAX_LAG,
                     ILLUMINATION_MIN_SEPARATION, _DEFAULTS):
-                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
-                                   FLICKER_DETAIL, measurable=False)
+                r = r.relabelled(FLICKER_DETAIL)
             elif r.kind is Kind.PROJECTOR and energies is not None and _projector_flicker_explained(
                     challenge.schedule, np.asarray(energies, dtype=np.float64), amb, PROJECTOR_MAX_LAG,
                     PROJECTOR_MIN_SEPARATION):
-                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
-                                   PROJECTOR_FLICKER_DETAIL, measurable=False)
+                r = r.relabelled(PROJECTOR_FLICKER_DETAIL)
             elif r.kind is Kind.PROJECTOR and UNLIT_LIGHT and energies is not None and lit is not None and \
                     _projector_unlit_light(challenge.schedule, np.asarray(energies, dtype=np.float64), ir_cells, lit,
                                       PROJECTOR_MAX_LAG, PROJECTOR_MIN_SEPARATION):
-                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
-                                   PROJECTOR_UNLIT_LIGHT_DETAIL, measurable=False)
+                r = r.relabelled(PROJECTOR_UNLIT_LIGHT_DETAIL)
             elif r.kind is Kind.PROJECTOR and SWEPT_RUN and energies is not None and _swept_run(
                     challenge.schedule, np.asarray(energies, dtype=np.float64), PROJECTOR_MAX_LAG,
                     PROJECTOR_MIN_SEPARATION):
-                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
-                                   PROJECTOR_GLINT_DETAIL, measurable=False)
+                r = r.relabelled(PROJECTOR_GLINT_DETAIL)
         out.append(r)
     return ChallengeResult(tuple(out))
 

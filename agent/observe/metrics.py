@@ -142,6 +142,7 @@ RECOVERY_GAUGES = (
 
 
 MAX_SCRAPE_BYTES = 4 << 20          # a daemon's metrics page is ~30 KB; more is not ours to parse
+CAMERA_LABEL_RE = re.compile(r"0|[1-9][0-9]{0,2}")   # the daemon's camera label: an ASCII index, never the URI
 
 
 def probe_recovery(listen: str, timeout_s: float = 2.0) -> dict[str, Any]:
@@ -159,24 +160,30 @@ def probe_recovery(listen: str, timeout_s: float = 2.0) -> dict[str, Any]:
             text = r.read(MAX_SCRAPE_BYTES + 1).decode("utf-8", "replace")
         if len(text) > MAX_SCRAPE_BYTES:
             raise ValueError("metrics page too large")
-        cams: dict[str, dict[str, float]] = {}
+        cams: dict[int, dict[str, float]] = {}
         names = {f"{NS}_device_recovery_{name}": key for key, name, _ in RECOVERY_GAUGES}
         for fam in text_string_to_metric_families(text):
             for smp in fam.samples:
                 key = names.get(smp.name)
-                camera = smp.labels.get("camera", "")
-                if key is not None and camera.isdigit() and math.isfinite(smp.value):
-                    cams.setdefault(camera, {})[key] = smp.value
+                if key is None:
+                    continue
+                camera = smp.labels.get("camera")
+                # str.isdigit() takes '²' and '٣', which int() then refuses: only the daemon's own ASCII
+                # index is read, and anything else makes the whole page invalid (a squatter, not ours)
+                if not isinstance(camera, str) or CAMERA_LABEL_RE.fullmatch(camera) is None:
+                    raise ValueError("recovery gauge without a camera index")
+                if math.isfinite(smp.value):
+                    cams.setdefault(int(camera), {})[key] = smp.value
     except (OSError, ValueError, urllib.error.URLError) as exc:
         return {"text": f"not read from {host}:{port} ({type(exc).__name__})", "ok": None}
     if not cams:
         return {"text": "no camera's recovery state in the daemon's metrics", "ok": None}
     parts, at_rest = [], True
-    for camera in sorted(cams, key=int):
-        r = cams[camera]
+    for index in sorted(cams):
+        r = cams[index]
         patience, backoff = r.get("patience", 1.0), r.get("backoff_s", 0.0)
         at_rest = at_rest and patience == 1.0 and backoff == 0.0
-        text = (f"camera {camera}: deadlines x{patience:g}, {r.get('consecutive_failures', 0.0):g} host failure(s) in "
+        text = (f"camera {index}: deadlines x{patience:g}, {r.get('consecutive_failures', 0.0):g} host failure(s) in "
                 f"a row, backoff {backoff:g} s")
         if "next_attempt_in_s" in r:
             text += f", next re-open in {r['next_attempt_in_s']:.1f} s"

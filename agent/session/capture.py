@@ -59,7 +59,7 @@ import drivers
 from agent.config import ChallengeSettings, RecordSettings, SessionSettings
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
-from agent.liveness.challenge import Challenge, Kind, detail_code
+from agent.liveness.challenge import Challenge, Kind, detail_code, relabelled_code
 from agent.liveness.fusion import VerdictThresholds, load_thresholds
 from agent.liveness.supervisor import Assessment, LivenessSupervisor, LivenessWorkerError, RemoteGate, WorkerResult
 from agent.pipeline.align import AlignedFrameSet, align_frameset
@@ -440,7 +440,8 @@ def _refused(s: _Session, judged: _Judged) -> Iterator[CaptureEvent]:
     # and what the person was told (a stable code: an infrared flood is the operator's to fix).
     deps.record("result", session_id=s.sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
                 score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")),
-                challenge_detail=detail_code(v.challenge), prompt=told.code if told is not None else None,
+                challenge_detail=detail_code(v.challenge), challenge_relabelled_from=relabelled_code(v.challenge),
+                prompt=told.code if told is not None else None,
                 **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
                    if x is not None and math.isfinite(x)})
     s.timings["total"] = round((time.perf_counter() - s.t0) * 1000, 2)

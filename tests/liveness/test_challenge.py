@@ -22,7 +22,9 @@ from agent.liveness.challenge import (
     PULSED_DETAIL,
     Challenge,
     ChallengeError,
+    ChallengeResult,
     Kind,
+    SequenceResult,
     face_grid,
     face_response,
     failed_for_light,
@@ -1732,8 +1734,13 @@ def test_a_windscreen_glint_on_the_projector_is_not_measurable_and_asks_for_a_pa
     cells, ir = np.full((32, 16, 3), np.nan), np.full((32, 16), 20.0)      # the IR level still: no flicker rule
     a = explain_flicker(c, before, cells, ir, list(GLINT_SCHEDULE), e).get(Kind.PROJECTOR)
     assert not a.passed and not a.measurable and a.detail == PROJECTOR_GLINT_DETAIL, a
+    assert a.relabelled_from == C.PROJECTOR_CONTRADICTED_DETAIL and b.relabelled_from == ""
     d = {"passed": False, "kinds": ["projector"], "projector": a.to_dict()}
     assert C.detail_code(d) == "PROJECTOR_GLINT" and C.failed_for_light(d)
+    # review32 D2: the contradiction stays beside its relabel (an injector may draw a hump over a missed edge)
+    assert d["projector"]["relabelled_from"] == C.PROJECTOR_CONTRADICTED_DETAIL
+    assert C.relabelled_code(d) == "PROJECTOR_CONTRADICTED"
+    assert "relabelled_from" not in b.to_dict()
     assert unmeasurable_prompt("inconclusive", d) is LIGHT_CHANGED
     assert explain_flicker(c, before, cells, ir, list(GLINT_SCHEDULE), None).get(Kind.PROJECTOR) == b
 
@@ -1780,3 +1787,26 @@ def test_blind_streams_under_their_own_glint_stay_contradictions():
             assert a.detail != PROJECTOR_GLINT_DETAIL, (kind, k, a)
             seen += b.measurable
     assert seen >= 30
+
+
+def test_the_audit_code_of_a_relabelled_failure_names_what_it_said_before():
+    """``relabelled_code`` (the NOT_LIVE ``result`` record's ``challenge_relabelled_from``): each failed
+    challenge's code before a rule of the room's light relabelled it, only those relabelled; None when none
+    was or the dict is malformed (a worker's text is never echoed: an unknown detail is ``OTHER``)."""
+    import agent.liveness.challenge as C
+
+    glint = SequenceResult(Kind.PROJECTOR, False, 1, 30, 9, 0, 0.4, C.PROJECTOR_CONTRADICTED_DETAIL).relabelled(
+        C.PROJECTOR_GLINT_DETAIL)
+    assert not glint.measurable and glint.relabelled_from == C.PROJECTOR_CONTRADICTED_DETAIL
+    assert glint.relabelled(C.PROJECTOR_FLICKER_DETAIL).relabelled_from == C.PROJECTOR_CONTRADICTED_DETAIL
+    weak = SequenceResult(Kind.ILLUMINATION, False, 0, 30, 0, 0, 0.2, C.WEAK_SCREEN_DETAIL, measurable=False)
+    both = ChallengeResult((glint, weak)).to_dict()
+    assert C.detail_code(both) == "SCREEN_WEAK+PROJECTOR_GLINT"            # in the order of the sorted kinds
+    assert C.relabelled_code(both) == "PROJECTOR_CONTRADICTED"
+    assert C.relabelled_code(ChallengeResult((weak,)).to_dict()) is None
+    assert C.relabelled_code(None) is None
+    assert C.relabelled_code({"passed": False, "kinds": ["projector", "projector"], "projector": glint.to_dict()}) \
+        is None
+    forged = {**both, "projector": {**both["projector"], "relabelled_from": "x" * 500}}
+    assert C.relabelled_code(forged) == "OTHER"
+    assert C.relabelled_code({**forged, "projector": {**forged["projector"], "relabelled_from": 7}}) == "OTHER"

@@ -390,3 +390,40 @@ def test_diagnose_reads_each_cameras_recovery_state_from_the_daemons_metrics(met
     server.stop()
     got = probe_recovery(f"127.0.0.1:{free}", timeout_s=1.0)
     assert got["ok"] is None and got["text"].startswith(f"not read from 127.0.0.1:{free}")
+
+
+@pytest.mark.parametrize("label", ["\u00b2", "\u0663", "\uff11", "1\u00b2", "-1", "01", "1000", " 1", "", "fakeusb://A"])
+def test_diagnose_says_a_squatters_page_with_a_camera_label_that_is_not_an_ascii_index_is_invalid(label):
+    """A squatter on the metrics port serving a recovery gauge whose camera label is no ASCII index
+    (``str.isdigit`` takes '²', which ``int`` refuses): ``diagnose`` says the endpoint was not read
+    (ok None), never crashes and never reads the other cameras' samples as the daemon's state."""
+    import http.server
+    import threading
+
+    from agent.observe.metrics import probe_recovery
+
+    label_text = label.replace("\\", "\\\\").replace('"', '\\"')
+    page = ("# TYPE capture_agent_device_recovery_patience gauge\n"
+            'capture_agent_device_recovery_patience{camera="0"} 1.0\n'
+            f'capture_agent_device_recovery_patience{{camera="{label_text}"}} 1.0\n').encode()
+
+    class Squatter(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Squatter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        got = probe_recovery(f"127.0.0.1:{server.server_port}", timeout_s=5.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert got == {"text": f"not read from 127.0.0.1:{server.server_port} (ValueError)", "ok": None}

@@ -388,6 +388,7 @@ def test_a_window_the_light_hid_tells_the_person_too_bright_and_counts(make_deps
         WEAK_SCREEN_DETAIL,
         detail_code,
         failed_for_light,
+        relabelled_code,
     )
     monkeypatch.setattr(ingest["state"], "frames", SHORT_WINDOW)
     challenges = _challenges(monkeypatch)
@@ -410,6 +411,8 @@ def test_a_window_the_light_hid_tells_the_person_too_bright_and_counts(make_deps
     # The audit record says why by a stable code (review 23), the worker's challenge's own.
     assert audited[0]["challenge_detail"] == detail_code(ch) and \
         audited[0]["challenge_detail"].startswith("SCREEN_WEAK"), audited
+    # And what a rule of the room's light relabelled, if any (review32 D2; a weak screen is not relabelled).
+    assert audited[0]["challenge_relabelled_from"] == relabelled_code(ch), audited
     # And what the person was told (misc26): the operator reads an infrared flood's code there.
     assert audited[0]["prompt"] == "TOO_BRIGHT_TO_VERIFY", audited
     # Counted: with a limit of one failure the terminal and the subject are locked out.
