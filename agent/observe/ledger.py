@@ -177,9 +177,11 @@ def same_boot(boot: str, boot_ms: int, now_boot: str, now_ms: int) -> bool:
     """Whether a stamp's CLOCK_BOOTTIME (``boot`` id, ``boot_ms``) and now's are of one kernel boot, so that
     ``now_ms - boot_ms`` is time that passed (boot32, review32 D1). The same id: yes. Another id is a reboot only
     when CLOCK_BOOTTIME now is below the stamp's (it starts again at 0 at a boot, nothing sets it back): root who
-    mounts a new uuid over ``/proc/sys/kernel/random/boot_id`` before a restart no longer frees the stamp from it
-    (fail closed: a real reboot whose uptime has passed the stamp's ages it a little slower). A stamp without an id
-    (late31's bare grace times) is not compared."""
+    mounts a new uuid over ``/proc/sys/kernel/random/boot_id`` before a restart no longer frees the stamp from it.
+    Fail closed, with a cost: after a real reboot, once the new uptime passes the stamp's ``boot_ms`` the stamp reads
+    as this boot's and ``now_ms - boot_ms`` as its age however long ago it really was, so a strike the state file
+    still holds can count again for up to one failure window (review32c; a false strike, never a missed one). A
+    stamp without an id (late31's bare grace times) is not compared."""
     if not boot:
         return False
     return (boot == now_boot and boot != BOOT_UNREAD) or now_ms >= boot_ms

@@ -159,6 +159,12 @@ class HostElapsed:
 host_elapsed = HostElapsed()                    # the daemon's: one reading of procfs per process
 
 
+# The state file's stamp and its audit entry's are read a moment apart (the TPM is read again for the entry): within
+# this they are one reading; beyond it the log's replaces the state file's (Stamp.corrects). Root gains at most this
+# much age per strike by rewriting the file.
+STAMP_READ_SLACK_MS = 5_000
+
+
 @dataclass(frozen=True)
 class Stamp:
     """A host-late grace (late31) or a strike short of a lockout (strikes32), stamped on every clock the terminal
@@ -207,23 +213,32 @@ class Stamp:
         clock and the TPM's, where stamped, then age them)."""
         return cls(e.until - length, e.boot, e.boot_ms, e.tpm)
 
-    def stronger(self, other: Stamp) -> bool:
-        """Whether this stamp holds a clock that ``other``, of the same time, lacks (root stripped it from the
-        state file, so that the system clock alone would age it)."""
-        return self.tpm is not None and other.tpm is None or bool(self.boot) and not other.boot
+    def corrects(self, other: Stamp) -> bool:
+        """Whether this stamp, the audit log's, holds a clock that ``other``, the state file's of the same time,
+        lacks or reads otherwise: root stripped it from the state file, or rewrote it (another boot id, a
+        ``boot_ms`` far ahead) so that the system clock alone would age it (review32c). The log's stamps are
+        the ones its chain (and, with a TPM, its counter) binds; the state file binds nothing."""
+        def apart(a: int, b: int) -> bool:
+            return abs(a - b) > STAMP_READ_SLACK_MS
+        if self.tpm is not None and (other.tpm is None or self.tpm.epoch != other.tpm.epoch
+                                     or apart(self.tpm.time_ms, other.tpm.time_ms)
+                                     or apart(self.tpm.clock_ms, other.tpm.clock_ms)):
+            return True
+        return bool(self.boot) and (self.boot != other.boot or apart(self.boot_ms, other.boot_ms))
 
 
 def merged(held: deque[Stamp], logged: list[Stamp]) -> tuple[deque[Stamp], list[Stamp]]:
     """A key's strikes or graces ``held`` by the state file and those its audit entries hold (a restore, sec28,
     late31, sec32, strikes32): each logged one matches at most one held one of the same time (two strikes of one
     second are two); one matched by none is added (the union, fail closed), and a held one lacking a clock its
-    entry carries gets the entry's stamps. The merged stamps, oldest first, and those added or given back."""
+    entry carries, or reading it otherwise (:meth:`Stamp.corrects`), gets the entry's stamps. The merged stamps,
+    oldest first, and those added or given back."""
     kept, free, added = list(held), list(range(len(held))), []
     for g in logged:
         same = next((i for i in free if abs(g.ts - kept[i].ts) < STRIKE_MATCH_S), None)
         if same is None:
             kept.append(g)
-        elif g.stronger(kept[same]):
+        elif g.corrects(kept[same]):
             free.remove(same)
             kept[same] = g
         else:

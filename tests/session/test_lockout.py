@@ -744,6 +744,25 @@ def test_strikes_stripped_of_their_stamps_get_them_back_from_the_log(tmp_path):
         restarted.check("subject:a")
 
 
+def test_strikes_whose_stamps_were_rewritten_get_the_logs_back(tmp_path):
+    # review32c: root rewrites each strike's stamps in lockout.json (another boot id, boot_ms far ahead: no longer
+    # "this boot", so the system clock alone would age them), restarts and sets the clock forward. The log's stamps,
+    # which its chain binds, replace the state file's whenever they read otherwise.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:a")
+    lockout.fail("subject:a")
+    data = json.loads(path.read_text())
+    data["fails"] = {"subject:a": [[1000.0, "x", 2**62], [1000.0, "x", 2**62]]}
+    path.write_text(json.dumps(data))
+    clock.wait(10.0)
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert json.loads(path.read_text())["fails"] == {"subject:a": [_at(1000.0), _at(1000.0)]}
+    clock.now += 7200.0                                                     # root: date -s '+2 hours'
+    restarted.fail("subject:a")
+    with pytest.raises(LockedOut):
+        restarted.check("subject:a")
+
+
 def test_a_charge_open_in_the_log_counts_after_a_clock_move_too(tmp_path):
     # The daemon killed in a window, lockout.json deleted, the clock set forward past the window before the restart:
     # the log's lockout_charge carries CLOCK_BOOTTIME too, so the open charge still counts as a strike.
