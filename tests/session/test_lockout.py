@@ -725,38 +725,26 @@ def test_an_older_state_file_s_bare_strike_times_are_read_as_before(tmp_path):
         Lockout(s, clock=clock, path=path, elapsed=clock.elapsed)
 
 
-def test_strikes_stripped_of_their_stamps_get_them_back_from_the_log(tmp_path):
-    # Root edits lockout.json back to bare times (the system clock alone would age them), restarts and sets the clock
-    # forward: the log's lockout_strike entries carry the stamps (boot, boot_ms), and the restore puts them back.
+@pytest.mark.parametrize("edited, restored", [
+    ([1000.0, 1000.0], [(2, "BEHIND")]),
+    ([[1000.0, "x", 2**62], [1000.0, "x", 2**62]], None),
+], ids=["stripped", "rewritten"])
+def test_strikes_whose_stamps_were_edited_get_the_logs_back(tmp_path, edited, restored):
+    # Root edits lockout.json's strikes, restarts and sets the clock forward: back to bare times (stripped: the system
+    # clock alone would age them), or with their stamps rewritten (review32c: another boot id, boot_ms far ahead, no
+    # longer "this boot"). The log's lockout_strike entries carry the stamps (boot, boot_ms), which its chain binds,
+    # and the restore puts them back whenever the file's lack them or read otherwise.
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("subject:a")
     lockout.fail("subject:a")
     data = json.loads(path.read_text())
-    data["fails"] = {"subject:a": [1000.0, 1000.0]}
+    data["fails"] = {"subject:a": edited}
     path.write_text(json.dumps(data))
     clock.wait(10.0)
     restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
     assert json.loads(path.read_text())["fails"] == {"subject:a": [_at(1000.0), _at(1000.0)]}
-    assert [(d["strikes"], d["state"]) for d in _events(log, "strikes_restored")] == [(2, "BEHIND")]
-    clock.now += 7200.0                                                     # root: date -s '+2 hours'
-    restarted.fail("subject:a")
-    with pytest.raises(LockedOut):
-        restarted.check("subject:a")
-
-
-def test_strikes_whose_stamps_were_rewritten_get_the_logs_back(tmp_path):
-    # review32c: root rewrites each strike's stamps in lockout.json (another boot id, boot_ms far ahead: no longer
-    # "this boot", so the system clock alone would age them), restarts and sets the clock forward. The log's stamps,
-    # which its chain binds, replace the state file's whenever they read otherwise.
-    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
-    lockout.fail("subject:a")
-    lockout.fail("subject:a")
-    data = json.loads(path.read_text())
-    data["fails"] = {"subject:a": [[1000.0, "x", 2**62], [1000.0, "x", 2**62]]}
-    path.write_text(json.dumps(data))
-    clock.wait(10.0)
-    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
-    assert json.loads(path.read_text())["fails"] == {"subject:a": [_at(1000.0), _at(1000.0)]}
+    if restored is not None:
+        assert [(d["strikes"], d["state"]) for d in _events(log, "strikes_restored")] == restored
     clock.now += 7200.0                                                     # root: date -s '+2 hours'
     restarted.fail("subject:a")
     with pytest.raises(LockedOut):
