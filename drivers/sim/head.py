@@ -560,6 +560,18 @@ def bangs_parts(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) 
     return alpha.astype(np.float32), edge.astype(np.float32)
 
 
+def _hair_over(alpha, strand, hair_bgr, hair_nir: float, albedo, closed, nir, dot_blur):
+    """Hair of colour ``hair_bgr`` and 850 nm ``hair_nir`` laid over the layers where ``alpha``, textured by
+    ``strand``, the dots blurred as by hair (the scalp's, the fringe's, the beard's and the bangs')."""
+    a3 = alpha[..., None]
+    tex = hair_bgr * (0.35 + 1.3 * strand[..., None])
+    albedo = albedo * (1 - a3) + tex * a3
+    closed = closed * (1 - a3) + tex * a3
+    nir = nir * (1 - alpha) + hair_nir * (0.6 + 0.8 * strand) * alpha
+    dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+    return albedo, closed, nir, dot_blur
+
+
 def _bangs_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, hair_bgr, hair_nir, albedo, closed, nir, dot_blur,
                  height):
     """The bangs over the forehead and the brows in the person's hair colour (texture, 850 nm and the dots' blur
@@ -568,12 +580,7 @@ def _bangs_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, hair_bgr, hair_
     alpha, _ = bangs_parts(ident, gx, gy, lm)
     alpha = alpha * (skin_h > MISS / 2)
     strand = _strands(gx / GRID_RES_M, gy / GRID_RES_M * 0.3, ident.texture_seed + 62)
-    a3 = alpha[..., None]
-    tex = hair_bgr * (0.35 + 1.3 * strand[..., None])
-    albedo = albedo * (1 - a3) + tex * a3
-    closed = closed * (1 - a3) + tex * a3
-    nir = nir * (1 - alpha) + hair_nir * (0.6 + 0.8 * strand) * alpha
-    dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+    albedo, closed, nir, dot_blur = _hair_over(alpha, strand, hair_bgr, hair_nir, albedo, closed, nir, dot_blur)
     raised = np.where(skin_h > MISS / 2, skin_h + ident.bangs[3] / 1000.0 * np.clip(alpha * 1.5, 0, 1), MISS)
     height = np.where(alpha > 0.05, np.maximum(height, raised), height)
     return alpha, albedo, closed, nir, dot_blur, height
@@ -784,12 +791,7 @@ def head_layers(ident: Identity) -> HeadLayers:
     for alpha, strand, dh in layers:
         if not alpha.any():
             continue
-        a3 = alpha[..., None]
-        tex = hair_bgr * (0.35 + 1.3 * strand[..., None])
-        albedo = albedo * (1 - a3) + tex * a3
-        closed = closed * (1 - a3) + tex * a3
-        nir = nir * (1 - alpha) + hair_nir * (0.6 + 0.8 * strand) * alpha
-        dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+        albedo, closed, nir, dot_blur = _hair_over(alpha, strand, hair_bgr, hair_nir, albedo, closed, nir, dot_blur)
         if dh is None:
             height = np.where(alpha > 0.02, np.maximum(height, scalp_h), height)
         else:
