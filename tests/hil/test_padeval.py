@@ -724,10 +724,10 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in pad_enrolment.enrolment_uris(leaky[0].uri))
     assert not any("ir_leak" in u for u in pad_enrolment.enrolment_uris(plain[0].uri))
     # (The thirteenth family's D435i, the fifteenth's Gemini 335Le, the sixteenth's Gemini 330, the
-    # eighteenth's Gemini 335Lg and the twentieth's Gemini 305 lack the filter too; those families render the
-    # leak on every URI.)
+    # eighteenth's Gemini 335Lg, the twentieth's Gemini 305 and the twenty-second's D555 lack the filter too; those
+    # families render the leak on every URI.)
     assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth", "sixteenth", "eighteenth",
-                                  "twentieth")
+                                  "twentieth", "twentysecond")
     f = tmp_path / "eighth.jsonl"
     base = rec("attack", "screen_still", "rejected", 0.1, split="eighth")
     recs = [base, {**rec("attack", "screen_video", "rejected", 0.0, split="eighth", x=1),
