@@ -1,12 +1,12 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth and twenty-first
-families: populations that differ as the field differs from the lab.
+thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth, twenty-first
+and twenty-second families: populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
 ``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
 ``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth``, ``family=eighteenth``,
-``family=nineteenth``, ``family=twentieth`` and ``family=twentyfirst`` (URI key)
+``family=nineteenth``, ``family=twentieth``, ``family=twentyfirst`` and ``family=twentysecond`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -56,7 +56,10 @@ select pairwise disjoint pools:
   eyebrow, the lower lip or the septum, mirroring the lamp and the projector; ``identity.PIERCING_*``,
   ``head.piercing_parts``), where no one else wears metal on the face; the twenty-first family's people
   include medical masks pulled down under the chin (15 %: a thin pleated fabric over the chin and the jaw,
-  its elastic loops across the cheeks; ``identity.MASK_*``, ``head.chin_mask_parts``); the earlier families'
+  its elastic loops across the cheeks; ``identity.MASK_*``, ``head.chin_mask_parts``); the twenty-second
+  family's people include long bangs (30 %: a fringe cut down over the brows, straight or swept to one side,
+  wispy or dense, lying 1-4 mm off the forehead; ``identity.BANGS_*``, ``head.bangs_parts``), where everyone
+  else's brows are bare (the older fringe ends 20-28 mm above the eyes, over the brows); the earlier families'
   people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
@@ -92,7 +95,10 @@ select pairwise disjoint pools:
   ``ir_leak`` and the corneas on every URI; its projector switched on and off; another unit's calibration),
   twenty-first the Orbbec Gemini 210 (a short-range active stereo named with the 215, recalled: rendered on
   the Gemini 2's engine with an assumed 30 mm baseline and 95° depth field, the "nir" band alone, the corneas
-  on every URI; another unit's calibration);
+  on every URI; another unit's calibration), twenty-second the Intel RealSense D555 (the first PoE RealSense,
+  read; rendered on the D455's optics, recalled: 95 mm baseline, colour imagers without an IR-pass filter,
+  ``ir_leak`` and the corneas on every URI; another unit's calibration, its projector switched over the
+  network);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -172,11 +178,17 @@ select pairwise disjoint pools:
   sun on its polished floor throwing 60-800 lux and its 850 nm up onto the face from below, dimmed to
   0.1-0.6 for 0.5-2 s as people cross the sunlit patch, and by a lobby's LED downlights (100-500 lux,
   3000-4500 K) with another customer's phone beside the terminal firing its flash (100-200 ms pulses of
-  60-600 lux) or switching its torch (10-150 lux) on and off, no 850 nm beyond an LED's;
+  60-600 lux) or switching its torch (10-150 lux) on and off, no 850 nm beyond an LED's; twenty-second
+  (``atrium.py``) by a mall atrium's base light (150-600 lux, 3000-4200 K) with a holiday gobo projector's
+  rotating snowflakes or stars (300-2500 lux through each cut-out, a halogen's or a discharge lamp's 850 nm,
+  half under a blue dichroic that passes it) swept across the face and the wall at 0.05-0.5 rev/s with
+  sharp edges fixed to the world, and by grey daylight through a branch's glass front (100-800 lux,
+  5500-7500 K) with a storm's 0-3 flashes of 2-6 return strokes 20-120 ms apart from one side (peaks of
+  2,000-40,000 lux, their O I and N I lines' 850 nm);
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth and
-  twenty-first families' attack displays also draw their own
+  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth,
+  twenty-first and twenty-second families' attack displays also draw their own
   luminance (350-1000 cd/m^2, where every other family's shine at ~83) and whether they stand still on
   something (half) or are held (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -283,7 +295,13 @@ IR), a glazed lobby's sunlit polished floor throwing daylight up onto the face a
 flash or torch beside the terminal (``bystander.py``), the corneas on every URI, people with a medical mask
 pulled down under the chin; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report
 computed on it by its builder, and evaluated once (main 24e4c89; docs/liveness.md, *The twenty-first family*:
-BPCER 1.3 %, FTA 0.7 %; silicone 8 of 10 accepted, every other attack 0).
+BPCER 1.3 %, FTA 0.7 %; silicone 8 of 10 accepted, every other attack 0). It came out easy and said nothing of
+the hard lights, so ``twentysecond`` was added (session 33, main f20a893) the same way: the Intel RealSense D555
+(the D455's optics on PoE, visible light in its IR), a mall atrium's rotating holiday gobo sweeping sharp
+snowflakes and stars across the face and the wall and a storm's multi-stroke lightning through a branch's glass
+front (``atrium.py``), the corneas on every URI, people with long bangs over the brows; named in
+``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by its builder before
+the coordinator's one evaluation.
 """
 
 from __future__ import annotations
@@ -333,6 +351,7 @@ POOLS: dict[str, FamilyPool] = {
     "twentieth": FamilyPool(cameras=("gemini305",), lights=("quartz_heater", "windscreen_glint"), ir_leak=True,
                             cornea=True),
     "twentyfirst": FamilyPool(cameras=("gemini210",), lights=("floor_bounce", "phone_torch"), cornea=True),
+    "twentysecond": FamilyPool(cameras=("d555",), lights=("gobo", "lightning"), ir_leak=True, cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -348,7 +367,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "failing_tube": (3000, 4000), "beacon": (3000, 4500), "occupancy_fade": (2900, 3100),
              "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500),
              "phone_screen": (3000, 4500), "auto_door": (3000, 4000), "quartz_heater": (3000, 4000),
-             "windscreen_glint": (4500, 6500), "floor_bounce": (4500, 6500), "phone_torch": (3000, 4500)}
+             "windscreen_glint": (4500, 6500), "floor_bounce": (4500, 6500), "phone_torch": (3000, 4500),
+             "gobo": (3000, 4200), "lightning": (5500, 7500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -376,7 +396,8 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0), "occupancy_fade": (150.0, 600.0),
              "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0),
              "phone_screen": (30.0, 300.0), "auto_door": (100.0, 500.0), "quartz_heater": (50.0, 300.0),
-             "windscreen_glint": (300.0, 1500.0), "floor_bounce": (300.0, 1500.0), "phone_torch": (100.0, 500.0)}
+             "windscreen_glint": (300.0, 1500.0), "floor_bounce": (300.0, 1500.0), "phone_torch": (100.0, 500.0),
+             "gobo": (150.0, 600.0), "lightning": (100.0, 800.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -534,6 +534,56 @@ def _chin_mask_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, clo
 
 
 BROW_ABOVE_EYE_M = 0.016      # the brows above the pupils' line (typical, recalled)
+BANGS_EDGE_M = 0.0015         # the bangs' edge's softness
+BANGS_CLUMP_M = 0.006         # the clumps along the edge (their tips' spacing)
+BANGS_TIPS_M = 0.0015         # how far the clumps' tips hang below the edge between them
+BANGS_WISP_M = 0.010          # the edge's last 10 mm thinned by ``wisp``
+BANGS_HALF_WIDTH = 0.42       # x the face's width: across the forehead to the temples
+
+
+def bangs_parts(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) -> tuple[np.ndarray, np.ndarray]:
+    """The twenty-second family's bangs (identity.BANGS_*) on the head grid: (alpha 0..1 over the forehead and the
+    brows, the edge's line: each column's lowest y the hair reaches, before its tips and gaps)."""
+    assert ident.bangs is not None
+    reach_mm, sweep_mm, wisp, _ = ident.bangs
+    half = BANGS_HALF_WIDTH * ident.face_width_m
+    brow_y = 0.5 * (lm.eyes[0][1] + lm.eyes[1][1]) - BROW_ABOVE_EYE_M
+    # Swept: the edge drops ``|sweep|`` from the side it is combed from to the middle and on to the other side.
+    edge = brow_y + reach_mm / 1000.0 + 0.5 * sweep_mm / 1000.0 * np.clip(gx / half, -1.0, 1.0)
+    tips = BANGS_TIPS_M * np.abs(np.sin(np.pi * gx / BANGS_CLUMP_M))
+    alpha = np.clip((edge + tips - gy) / BANGS_EDGE_M + 0.5, 0.0, 1.0) * \
+        np.clip((gy - (lm.face_top_y - 0.03)) / 0.005, 0.0, 1.0) * np.clip((half - np.abs(gx)) / 0.006, 0.0, 1.0)
+    if wisp > 0.0:
+        clumps = _strands(gx / 0.0008, gy / 0.004, ident.texture_seed + 61)
+        near = np.clip((gy - (edge - BANGS_WISP_M)) / BANGS_WISP_M, 0.0, 1.0)
+        alpha = alpha * (1.0 - wisp * near * (clumps < 0.5))
+    return alpha.astype(np.float32), edge.astype(np.float32)
+
+
+def _hair_over(alpha, strand, hair_bgr, hair_nir: float, albedo, closed, nir, dot_blur):
+    """Hair of colour ``hair_bgr`` and 850 nm ``hair_nir`` laid over the layers where ``alpha``, textured by
+    ``strand``, the dots blurred as by hair (the scalp's, the fringe's, the beard's and the bangs')."""
+    a3 = alpha[..., None]
+    tex = hair_bgr * (0.35 + 1.3 * strand[..., None])
+    albedo = albedo * (1 - a3) + tex * a3
+    closed = closed * (1 - a3) + tex * a3
+    nir = nir * (1 - alpha) + hair_nir * (0.6 + 0.8 * strand) * alpha
+    dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+    return albedo, closed, nir, dot_blur
+
+
+def _bangs_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, hair_bgr, hair_nir, albedo, closed, nir, dot_blur,
+                 height):
+    """The bangs over the forehead and the brows in the person's hair colour (texture, 850 nm and the dots' blur
+    as the fringe's), ``standoff`` mm off the skin."""
+    assert ident.bangs is not None
+    alpha, _ = bangs_parts(ident, gx, gy, lm)
+    alpha = alpha * (skin_h > MISS / 2)
+    strand = _strands(gx / GRID_RES_M, gy / GRID_RES_M * 0.3, ident.texture_seed + 62)
+    albedo, closed, nir, dot_blur = _hair_over(alpha, strand, hair_bgr, hair_nir, albedo, closed, nir, dot_blur)
+    raised = np.where(skin_h > MISS / 2, skin_h + ident.bangs[3] / 1000.0 * np.clip(alpha * 1.5, 0, 1), MISS)
+    height = np.where(alpha > 0.05, np.maximum(height, raised), height)
+    return alpha, albedo, closed, nir, dot_blur, height
 # The twentieth family's piercings (identity.PIERCING_*): where each site's jewellery sits on the head grid,
 # from the landmarks (typical adult placements, recalled): a nostril's on the ala beside the nose tip, an
 # eyebrow's at the brow's outer end, a labret's under the lower lip, a septum's under the columella.
@@ -741,18 +791,17 @@ def head_layers(ident: Identity) -> HeadLayers:
     for alpha, strand, dh in layers:
         if not alpha.any():
             continue
-        a3 = alpha[..., None]
-        tex = hair_bgr * (0.35 + 1.3 * strand[..., None])
-        albedo = albedo * (1 - a3) + tex * a3
-        closed = closed * (1 - a3) + tex * a3
-        nir = nir * (1 - alpha) + hair_nir * (0.6 + 0.8 * strand) * alpha
-        dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+        albedo, closed, nir, dot_blur = _hair_over(alpha, strand, hair_bgr, hair_nir, albedo, closed, nir, dot_blur)
         if dh is None:
             height = np.where(alpha > 0.02, np.maximum(height, scalp_h), height)
         else:
             raised = np.where(skin_h > MISS / 2, skin_h + dh * np.clip(alpha * 1.5, 0, 1), MISS)
             height = np.where(alpha > 0.05, np.maximum(height, raised), height)
     eye_w = eye_w * (1 - np.clip(fringe_a * 2, 0, 1))
+    if ident.bangs is not None:
+        bangs_a, albedo, closed, nir, dot_blur, height = _bangs_layer(ident, gx, gy, skin_h, lm, hair_bgr, hair_nir,
+                                                                      albedo, closed, nir, dot_blur, height)
+        eye_w = eye_w * (1 - np.clip(bangs_a * 2, 0, 1))
     if ident.scarf is not None:
         albedo, closed, nir, dot_blur, height = _scarf_layer(ident, gx, gy, skin_h, lm, albedo, closed, nir,
                                                              dot_blur, height)

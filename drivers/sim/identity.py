@@ -12,15 +12,15 @@ a peaked cap; in the seventeenth make-up: a foundation's coverage, shade, 850 nm
 projector's dots, and lipstick; in the eighteenth whether the person is older, their age and photo-ageing:
 forehead lines, crow's feet, nasolabial folds, thinner cheeks and drooping lids; in the nineteenth a winter
 scarf wound up to the chin or the lower lip; in the twentieth facial piercings; in the twenty-first a medical
-mask pulled down under the chin), skin tone
+mask pulled down under the chin; in the twenty-second long bangs over the brows), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
 lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps, the
-seventeenth's make-up, the eighteenth's age, the nineteenth's winter scarf, the twentieth's piercings and the
-twenty-first's chin masks (no key sets them; ``beard=1``
+seventeenth's make-up, the eighteenth's age, the nineteenth's winter scarf, the twentieth's piercings, the
+twenty-first's chin masks and the twenty-second's bangs (no key sets them; ``beard=1``
 on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
@@ -76,7 +76,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-            "eighteenth", "nineteenth", "twentieth", "twentyfirst")
+            "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -90,7 +90,7 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
                 "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201,
                 "eighteenth": 71_000_223, "nineteenth": 73_000_237,
-                "twentieth": 79_000_241, "twentyfirst": 83_000_257}
+                "twentieth": 79_000_241, "twentyfirst": 83_000_257, "twentysecond": 89_000_273}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -390,6 +390,23 @@ MASKS: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 MASK_WEIGHTS = (0.55, 0.2, 0.15, 0.1)
 
+# The twenty-second family's bangs: a fringe cut long, down over the brows (what no family drew: everyone's
+# ``fringe`` ends 20-28 mm above the pupils' line, over the brows, head._hair_layers). Blunt, curtain and
+# side-swept bangs reaching the brows or the lashes are a common cut (recalled, no survey read; ``BANGS_SHARE``
+# 30 % is an assumption, high on purpose as the piercings' and the masks' shares). Drawn: the edge
+# ``BANGS_REACH_MM`` from the brows' line (-3: their upper half hidden; +8: 8 mm under it, above the upper lid's
+# crease; head.BROW_ABOVE_EYE_M puts the brows 16 mm over the pupils), straight (half) or swept to one side
+# (``BANGS_SWEEP_MM``: the edge dropping this much from one side of the face to its middle and on), its last
+# 10 mm thinned to ``BANGS_WISP`` of gaps between clumps (0: a dense blunt cut; 0.5: wispy), lying
+# ``BANGS_STANDOFF_MM`` (1-4 mm: a few hairs thick, recalled) off the forehead, in the person's own hair colour.
+BANGS_FAMILIES = ("twentysecond",)
+BANGS_SHARE = 0.30
+BANGS_REACH_MM = (-3.0, 8.0)
+BANGS_SWEPT = 0.5                  # of bangs: swept to one side (else straight across)
+BANGS_SWEEP_MM = (6.0, 15.0)
+BANGS_WISP = (0.0, 0.5)
+BANGS_STANDOFF_MM = (1.0, 4.0)
+
 
 def fresnel_normal(n: float) -> float:
     """Reflectance of one uncoated surface of index ``n`` in air at normal incidence."""
@@ -459,6 +476,9 @@ class Identity:
     # The twenty-first family's medical mask under the chin: (fabric index into MASKS, reach 0..1, half width
     # share, pleat mm, loop mm), or None
     chin_mask: tuple[int, float, float, float, float] | None = None
+    # The twenty-second family's bangs: (reach below the brows' line mm, sweep mm signed (0: straight), wisp 0..1,
+    # standoff mm), or None
+    bangs: tuple[float, float, float, float] | None = None
 
     @property
     def beard_standoff_m(self) -> float:
@@ -613,6 +633,17 @@ class Identity:
                     float(rng.uniform(*LOOP_MM)))
             if wears:
                 person = replace(person, chin_mask=mask)
+        if family in BANGS_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they wear them); bangs take the
+            # place of the shorter fringe.
+            wears = bool(rng.random() < BANGS_SHARE)
+            reach = float(rng.uniform(*BANGS_REACH_MM))
+            swept = bool(rng.random() < BANGS_SWEPT)
+            sweep = float(rng.uniform(*BANGS_SWEEP_MM)) * float(rng.choice([-1.0, 1.0]))
+            bangs = (reach, sweep if swept else 0.0, float(rng.uniform(*BANGS_WISP)),
+                     float(rng.uniform(*BANGS_STANDOFF_MM)))
+            if wears:
+                person = replace(person, bangs=bangs, fringe=False)
         return person
 
     @staticmethod

@@ -210,6 +210,15 @@ Sources (figures cited per profile below):
   (30 mm), depth field (95°) and colour module (the Gemini 2's 86° 1920x1080) are assumptions, and whether its
   imagers carry an IR-pass filter was not reached: rendered as the Gemini 2's (the "nir" band alone,
   ``ir_leak`` refused).
+- [D555] the Intel RealSense D555: "New SKUs support: D555 - The first Ethernet based POE camera" (read, session
+  33: librealsense v2.56.4's release notes, realsenseai/librealsense, with "D421" beside it). Its datasheet was not
+  reached: that it carries the Vision SoC V5, an IMU and the D450 module's optics (the D455's 95 mm baseline,
+  87°x58° depth field, OV9282 global-shutter imagers, the OV9782 global-shutter colour sensor at 90°x65°) in an
+  IP65 housing on Power over Ethernet is recalled, not read; so are its imagers without an IR-pass filter (Intel
+  sells the filtered D455f separately; no "D555f" is recalled). Rendered as the D455 (``visible_response`` the
+  D455's colour imagers', ``ir_leak`` on every URI of its family) with another unit's calibration and the
+  projector switched by a network property write (assumed: one frame late 3 in 10, as the Gemini 335Le's). The
+  D421 (no colour sensor, recalled) could not serve: the pipeline needs a colour stream.
 - [G335LG] the Orbbec Gemini 335Lg: the Gemini 335L's long-baseline stereo module (95 mm, 90°x65° depth, the
   global-shutter 94° colour sensor, the 850 nm dot projector switched through the SDK's laser switch) on
   GMSL2 with a FAKRA connector for a Jetson's deserialiser (recalled, not read this session: Orbbec's
@@ -1159,11 +1168,29 @@ GEMINI210 = replace(
     projector_jitter=0.20,                       # as the Gemini 2's: a USB property write, one frame late 1 in 5
 )
 
+# The D555 ([D555]: its datasheet not reached) on the D455's optics and imagers, without an IR-pass filter, on
+# Ethernet: another unit's calibration and the projector's switching a network property write.
+D555 = replace(
+    D455,
+    name="d555", model="Intel RealSense D555 (PoE; the D455's optics, no IR-pass filter; recalled)",
+    # [D555], [DS]: 87°x58° ±3° depth; this unit's 88.4° at 1280x800: fx = 640 / tan(44.2°) = 658.0, x0.6 = 394.8 at
+    # 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 394.8, 394.7, 318.2, 241.4, DistortionModel.INVERSE_BROWN_CONRADY),
+    # The OV9782 colour, 90°x65° at 1280x800; this unit's 92.1°: fx 616.7 at 1280x800 (x0.6 = 370.0), distortion
+    # of [D455-CAL]'s magnitude (typical).
+    color_intrinsics=Intrinsics(640, 480, 370.0, 369.8, 321.8, 237.7, DistortionModel.BROWN_CONRADY,
+                                (-0.0563, 0.0589, -0.00071, 0.00052, -0.0158)),
+    # The colour sensor ~59 mm from the left imager toward the right one, as on the D455 (typical).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.06), np.deg2rad(0.09), np.deg2rad(0.05)),
+                                          np.array([-0.0592, 0.0001, -0.0003])),
+    projector_jitter=0.30,                       # [D555]: a network property write (assumed, as the 335Le's)
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
                                                           GEMINI335LE, GEMINI330, D436, GEMINI335LG,
-                                                          GEMINI215, GEMINI305, GEMINI210)}
+                                                          GEMINI215, GEMINI305, GEMINI210, D555)}
 DEFAULT = "d435"
 
 

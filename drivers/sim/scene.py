@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from . import body, cornea, head, species
+from .atrium import GoboSpot, Lightning
 from .beacon import Beacon, FailingTube
 from .bystander import FloorBounce, PhoneTorch
 from .config import SimConfig
@@ -164,7 +165,8 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029,
                    "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003,
                    "string_lights": 0.002, "tof_counter": 0.002, "phone_screen": 0.002, "auto_door": 0.002,
-                   "quartz_heater": 0.002, "windscreen_glint": 0.09, "floor_bounce": 0.09, "phone_torch": 0.002}
+                   "quartz_heater": 0.002, "windscreen_glint": 0.09, "floor_bounce": 0.09, "phone_torch": 0.002,
+                   "gobo": 0.017, "lightning": 0.09}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -207,6 +209,12 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   (bystander.FloorBounce); "phone_torch", a lobby's LED downlights (0.002 as "led") with another customer's
 #   phone beside the terminal firing its camera's flash or switching its torch on and off (a phosphor-white
 #   LED: 0.002 per lux; bystander.PhoneTorch).
+# The twenty-second family's sources (drivers/sim/atrium.py): "gobo", a mall atrium's base light (0.017 as
+#   "metal_halide") with a gobo projector's rotating snowflakes or stars swept over the face and the wall, its
+#   own 850 nm on top (a halogen's 0.32 per lux or a discharge lamp's 0.05, through a blue dichroic's 0.9 in
+#   half the scenes; atrium.GoboSpot); "lightning", grey daylight through a branch's glass front (0.09 as
+#   "daylight") with a storm's flashes of 2-6 return strokes from one side, their O I and N I lines' 850 nm on
+#   top (0.25 per lux; atrium.Lightning).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -448,6 +456,10 @@ class Scene:
             if light == "floor_bounce" else None
         self.torch = PhoneTorch.draw(np.random.default_rng([self._scene_rng_seed, 139])) \
             if light == "phone_torch" else None
+        # The twenty-second family's lights (atrium.py), each from its own stream (nothing else drawn changes).
+        self.gobo = GoboSpot.draw(np.random.default_rng([self._scene_rng_seed, 149])) if light == "gobo" else None
+        self.lightning = Lightning.draw(np.random.default_rng([self._scene_rng_seed, 151])) \
+            if light == "lightning" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None

@@ -16,7 +16,7 @@ from tests.helpers.sim import grab, sim_camera
 
 IR, DEPTH = StreamKind.IR, StreamKind.DEPTH
 BROADBAND = ("d435", "d415", "d455", "gemini335", "gemini335l", "d435i", "gemini335le", "gemini330", "gemini335lg",
-             "gemini305")
+             "gemini305", "d555")
 # Refused: filtered, or whose filter no source reached here names (the Gemini 2/2L, the twelfth's D457, the
 # fourteenth's D456, the seventeenth's D436, the nineteenth's Gemini 215).
 FILTERED = ("d405", "astra", "astra_mini_s", "gemini2", "gemini2l", "gemini336", "gemini336l", "d435f", "d455f",
@@ -37,9 +37,10 @@ def test_only_cameras_without_an_ir_pass_filter_take_the_key_and_only_the_later_
             SimConfig.from_query({"family": family, "identity": "3", "ir_leak": "1"})
     assert SimConfig.from_query({"family": "eighth", "identity": "3", "ir_leak": "1"}).ir_leak_on
     # Off by default, and no family but the thirteenth (its D435i, always), the fifteenth (its Gemini
-    # 335Le, always), the sixteenth (its Gemini 330, always), the eighteenth (its Gemini 335Lg, always) and the
-    # twentieth (its Gemini 305, always) switches it on: every earlier family renders as before.
-    leaking = ["thirteenth", "fifteenth", "sixteenth", "eighteenth", "twentieth"]
+    # 335Le, always), the sixteenth (its Gemini 330, always), the eighteenth (its Gemini 335Lg, always), the
+    # twentieth (its Gemini 305, always) and the twenty-second (its D555, always) switches it on: every earlier
+    # family renders as before.
+    leaking = ["thirteenth", "fifteenth", "sixteenth", "eighteenth", "twentieth", "twentysecond"]
     assert [f for f, p in POOLS.items() if p.ir_leak] == leaking
     assert [f for f in POOLS if SimConfig.from_query({"family": f}).ir_leak_on] == leaking
     with pytest.raises(InvalidUri):
