@@ -11,7 +11,6 @@ clock, its queue of one and the matcher's holds do not depend on this machine's 
 from __future__ import annotations
 
 import collections
-import time
 
 import pytest
 
@@ -19,35 +18,16 @@ import drivers
 from agent.pipeline.frames import FramesetReader
 from agent.session.capture import _limited
 from drivers.frame import StreamKind
+from tests.helpers.driven_clock import Clock, drive
 
 # The late-windows bench's camera: 30 fps on its own clock with a queue of one frameset.
 URI = "sim://?realtime=1&stream=1&prerender=8&seed=21&subject=live&lux=300&distance_mm=500"
 INTERVAL_S = 1 / 30
 
 
-class Clock:
-    """A monotonic clock that moves only when something sleeps on it (or the test moves it)."""
-
-    def __init__(self) -> None:
-        self.ns = 10**12
-
-    def monotonic(self) -> float:
-        return self.ns / 1e9
-
-    def monotonic_ns(self) -> int:
-        return self.ns
-
-    def sleep(self, s: float) -> None:
-        self.ns += max(0, round(s * 1e9))
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    c = Clock()
-    monkeypatch.setattr(time, "monotonic", c.monotonic)
-    monkeypatch.setattr(time, "monotonic_ns", c.monotonic_ns)
-    monkeypatch.setattr(time, "sleep", c.sleep)
-    return c
+    return drive(monkeypatch)
 
 
 def _stages(cam, clock: Clock, stages: int, wait_after: int | None = None) -> tuple[list[int], collections.Counter]:
