@@ -147,8 +147,10 @@ CAMERA_LABEL_RE = re.compile(r"0|[1-9][0-9]{0,2}")   # the daemon's camera label
 
 def probe_recovery(listen: str, timeout_s: float = 2.0) -> dict[str, Any]:
     """A running daemon's cameras' recovery state from its metrics endpoint (``[metrics] listen``,
-    loopback), for ``diagnose``: ``{"text", "ok"}`` (ok None when it could not be read, False while a
-    camera's deadlines are stretched or a backoff is in force)."""
+    loopback), for ``diagnose``: ``{"text", "ok"}`` (ok None when it could not be read; True only while
+    every camera is at rest, as docs/devices.md defines it: the base deadlines (patience 1), no host
+    failure in a row, no backoff and no re-open waited for; False otherwise: a camera off the bus polled
+    for at the base deadlines, with no backoff, is still being recovered, not at rest)."""
     import urllib.error
     import urllib.request
 
@@ -182,9 +184,10 @@ def probe_recovery(listen: str, timeout_s: float = 2.0) -> dict[str, Any]:
     for index in sorted(cams):
         r = cams[index]
         patience, backoff = r.get("patience", 1.0), r.get("backoff_s", 0.0)
-        at_rest = at_rest and patience == 1.0 and backoff == 0.0
-        text = (f"camera {index}: deadlines x{patience:g}, {r.get('consecutive_failures', 0.0):g} host failure(s) in "
-                f"a row, backoff {backoff:g} s")
+        failures = r.get("consecutive_failures", 0.0)
+        at_rest = (at_rest and patience == 1.0 and failures == 0.0 and backoff == 0.0
+                   and "next_attempt_in_s" not in r)
+        text = f"camera {index}: deadlines x{patience:g}, {failures:g} host failure(s) in a row, backoff {backoff:g} s"
         if "next_attempt_in_s" in r:
             text += f", next re-open in {r['next_attempt_in_s']:.1f} s"
         parts.append(text)

@@ -25,6 +25,7 @@ the reader makes no other read of that camera (each is ``DeviceLost`` at once).
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import time
@@ -178,6 +179,11 @@ class FramesetReader:
         self.matcher = FrameSetMatcher(kinds, fps, extrinsics=camera.all_extrinsics())
         self.stats = ReaderStats()
         self._reads: _ReadThread | None = None
+        # Framesets a frame completed that no consumer has taken yet: the matcher completes two at once when the
+        # reference frame after a held anchor comes (the first anchor, or one after a gap), and a consumer may stop
+        # after the first (the session's stages each stop where they have what they need). The next ``stream`` call
+        # yields them first, so every frameset matched reaches a consumer once, in order (docs33).
+        self._pending: collections.deque[FrameSet] = collections.deque()
 
     def _read(self, timeout_s: float) -> Frame:
         if not self.camera.read_may_hang:               # bounded elsewhere: read here, no thread hop
@@ -203,7 +209,14 @@ class FramesetReader:
         (``Camera.renders_on_read``: the simulator with ``realtime=0``, never a device) is given
         ``timeout_s`` of its own time: the frames its streams deliver in ``timeout_s`` (a count), the
         wall clock bounding only the wait for a frame; a loaded machine's slow rendering then decides
-        nothing. Every other camera's frames come in real time and keep the wall-clock bound."""
+        nothing. Every other camera's frames come in real time and keep the wall-clock bound.
+
+        Framesets completed by the frame that completed the last one an earlier ``stream`` yielded, which its
+        consumer did not take, come first (``cancelled()`` still ends the iterator before each)."""
+        while self._pending:
+            if cancelled is not None and cancelled():
+                return
+            yield self._delivered(self._pending.popleft())
         deadline = time.monotonic() + timeout_s
         # No bound at all (``timeout_s`` infinite: a live view that runs until cancelled) counts no frames either.
         max_frames = max(1, math.ceil(timeout_s * self._frames_per_s)) if math.isfinite(timeout_s) else math.inf
@@ -225,10 +238,11 @@ class FramesetReader:
             self.stats.add_frame(frame)
             unmatched += 1
             read += 1
-            for fs in self._complete(frame):
+            self._pending.extend(self._complete(frame))
+            if self._pending:
                 unmatched = 0
-                self.stats.add_frameset(fs)
-                yield fs
+            while self._pending:
+                yield self._delivered(self._pending.popleft())
             if counted:
                 deadline = time.monotonic() + timeout_s    # the clock bounds only the wait for the next frame
                 if read >= max_frames:
@@ -240,6 +254,11 @@ class FramesetReader:
                 if unmatched >= max_frames:
                     raise SyncTimeout(f"no complete frameset in the last {unmatched} frames ({timeout_s:.1f} s of "
                                       f"the camera's streams; discarded: {dict(self.matcher.stats.discarded)})")
+
+    def _delivered(self, fs: FrameSet) -> FrameSet:
+        """``fs``, counted as one a consumer got."""
+        self.stats.add_frameset(fs)
+        return fs
 
     def _complete(self, frame: Frame) -> Iterable[FrameSet]:
         """The framesets ``frame`` completes: the sync module's (a subclass may pair another way)."""

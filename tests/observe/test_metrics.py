@@ -371,8 +371,10 @@ def test_each_cameras_recovery_state_is_read_from_the_device_manager_when_scrape
 
 def test_diagnose_reads_each_cameras_recovery_state_from_the_daemons_metrics(metrics):
     """``diagnose`` (``probe_recovery``): the recovery gauges of a served endpoint in one line, ok while
-    every camera is at rest, False while its deadlines are stretched or a backoff is in force; an
-    endpoint that does not answer is said so (ok None), never taken for at rest."""
+    every camera is at rest as docs/devices.md defines it (patience 1, no failure in a row, no backoff,
+    no re-open waited for), False while its deadlines are stretched, a backoff is in force, or a camera
+    off the bus is polled for at the base deadlines (docs33: patience 1 and backoff 0 alone said "at rest"
+    then); an endpoint that does not answer is said so (ok None), never taken for at rest."""
     from agent.observe.metrics import probe_recovery
 
     m, port = metrics
@@ -384,6 +386,15 @@ def test_diagnose_reads_each_cameras_recovery_state_from_the_daemons_metrics(met
     assert probe_recovery(f"127.0.0.1:{port}") == {
         "text": "camera 0: deadlines x4, 2 host failure(s) in a row, backoff 0.5 s, next re-open in 0.4 s",
         "ok": False}
+    # Off the bus (DRV_DEVICE_NOT_FOUND): patience and backoff forgotten, the next re-open a poll away.
+    rec.update(patience=1.0, consecutive_failures=0, backoff_s=0.0, next_attempt_in_s=0.5)
+    assert probe_recovery(f"127.0.0.1:{port}") == {
+        "text": "camera 0: deadlines x1, 0 host failure(s) in a row, backoff 0 s, next re-open in 0.5 s",
+        "ok": False}
+    rec.update(consecutive_failures=1, next_attempt_in_s=None)
+    assert probe_recovery(f"127.0.0.1:{port}")["ok"] is False
+    rec.update(consecutive_failures=0)
+    assert probe_recovery(f"127.0.0.1:{port}")["ok"] is True
     m2 = AgentMetrics()
     server = m2.serve("127.0.0.1:0")
     free = server.port

@@ -643,6 +643,25 @@ else:
     assert out.stdout.split() == ["1", "True", "False"]
 
 
+def test_a_clock_set_forward_and_a_deleted_state_file_buy_no_grace(tmp_path):
+    # boot32 found and left it (without a TPM, the same boot id): the log was read back only to the first entry the
+    # system clock called old, so a clock an hour forward and a deleted lockout.json renewed the allowance. Since
+    # strikes32 only an entry CLOCK_BOOTTIME calls old stops the reading: the grace comes back from the log (docs33).
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    assert _graced(lockout, "s-0", "terminal:t") is True
+    lockout.settle("s-0")
+    for i in range(1, 4):
+        clock.now += 3600.0                                                 # root: date -s '+1 hour'
+        path.unlink()
+        lockout = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)   # restarted on no state
+        assert _graced(lockout, f"s-{i}", "terminal:t") is False
+        lockout.settle(f"s-{i}")
+    clock.wait(3600.0)                                                      # a real hour: the allowance is back
+    path.unlink()
+    lockout = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert _graced(lockout, "s-4", "terminal:t") is True
+
+
 # -- strikes short of a lockout against root's clock (strikes32) -----------------------------------------------------
 
 def _subject_lockouts(log) -> int:

@@ -13,8 +13,6 @@ wait spanned, at the place the bench saw, with the reader's time away nothing.""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import drivers
@@ -32,6 +30,7 @@ from agent.session.errors import FramesLost
 from agent.session.projector import Projector
 from agent.session.window import collect, run
 from drivers.frame import StreamKind
+from tests.helpers.driven_clock import Clock, drive
 
 NONCE = bytes(range(16))
 KINDS = [Kind.PROJECTOR, Kind.ILLUMINATION]
@@ -41,29 +40,9 @@ INTERVAL_S = 1 / 30
 UNTIL = 12                          # framesets read of each window: its start and its first edges and steps
 
 
-class Clock:
-    """A monotonic clock that moves only when something sleeps on it (or the test moves it)."""
-
-    def __init__(self) -> None:
-        self.ns = 10**12
-
-    def monotonic(self) -> float:
-        return self.ns / 1e9
-
-    def monotonic_ns(self) -> int:
-        return self.ns
-
-    def sleep(self, s: float) -> None:
-        self.ns += max(0, round(s * 1e9))
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    c = Clock()
-    monkeypatch.setattr(time, "monotonic", c.monotonic)
-    monkeypatch.setattr(time, "monotonic_ns", c.monotonic_ns)
-    monkeypatch.setattr(time, "sleep", c.sleep)
-    return c
+    return drive(monkeypatch)
 
 
 def _window(cam, clock: Clock, *, wait_s: float = 0.0, after: int = 0, until: int = 10):
