@@ -26,6 +26,12 @@ data is written; the references stay in memory (the cache is not used for the sw
     PYTHONPATH=$PWD timeout 1500 /work/main/.venv/bin/python -m bench.unit_pattern run /tmp/unit32-train.jsonl \\
         --split train --live 24 --seeds 1,2 --shifts 3,0 0,3
     PYTHONPATH=$PWD /work/main/.venv/bin/python -m bench.unit_pattern report /tmp/unit32-train.jsonl
+
+Since unit33 the judge scores the cue (``challenge.unit_status``: ``PROJECTOR_NOT_THIS_UNIT``) and the simulator
+has camera units (``unit=N``, ``mount_dx``/``mount_dy``), so pad-eval presents another unit's stream itself
+(``other_unit``, ``other_mount``); ``records`` reads pad-eval records by the unit check (:func:`unit_rows`):
+
+    PYTHONPATH=$PWD /work/main/.venv/bin/python -m bench.unit_pattern records /tmp/unit33/train.jsonl ...
 """
 
 from __future__ import annotations
@@ -157,6 +163,37 @@ def report(path: Path) -> None:
                           **separation([a for a, _ in both], [b for _, b in both])}))
 
 
+def _share(k: int, n: int) -> dict[str, Any]:
+    from bench.challenge_stats import clopper_pearson_lower, clopper_pearson_upper
+    return {"n": k, "of": n, "95": [round(clopper_pearson_lower(k, n), 3), round(clopper_pearson_upper(k, n), 3)]}
+
+
+def unit_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """pad-eval records (challenged, judged) read by the unit check (``challenge.unit_status`` on each record's
+    cues, with this build's thresholds, whatever judge made the record): per split and species, how many read
+    ``own``, ``unsure``, ``other`` and ``unmeasured``, the ``projector_unmatched`` range, and the share refused
+    by the check (``unsure`` or ``other``) and judged another unit (``other``), each with its two-sided 95 %
+    Clopper-Pearson bounds."""
+    from agent.liveness.challenge import unit_status
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("outcome") in ("accepted", "rejected") and not r.get("passive") and isinstance(r.get("cues"), dict):
+            groups.setdefault((r["split"], r["species"]), []).append(r)
+    rows = []
+    for (split, species), rs in sorted(groups.items()):
+        status = [unit_status({k: (math.nan if v is None else v) for k, v in r["cues"].items()}) for r in rs]
+        u = [r["cues"].get("projector_unmatched") for r in rs]
+        u = [x for x in u if x is not None]
+        n = len(rs)
+
+        refused = sum(s in ("unsure", "other") for s in status)
+        rows.append({"split": split, "species": species, "n": n,
+                     "status": {s: status.count(s) for s in ("own", "unsure", "other", "unmeasured")},
+                     "unmatched_range": [min(u), max(u)] if u else None,
+                     "refused": _share(refused, n), "other": _share(status.count("other"), n)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.unit_pattern")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -170,9 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shifts", nargs="*", default=["3,0", "0,3"], help="DX,DY pixel moves of the own reference")
     rp = sub.add_parser("report")
     rp.add_argument("path", type=Path)
+    rr = sub.add_parser("records", help="pad-eval records read by the unit check (unit33)")
+    rr.add_argument("paths", type=Path, nargs="+")
     args = ap.parse_args(argv)
     if args.cmd == "report":
         report(args.path)
+        return 0
+    if args.cmd == "records":
+        from hil.pad_records import read_records
+        for row in unit_rows([r for p in args.paths for r in read_records(p)]):
+            print(json.dumps(row))
         return 0
     seeds = [int(s) for s in args.seeds.split(",") if s]
     if 7 in seeds:

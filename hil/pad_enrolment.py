@@ -18,6 +18,7 @@ from pathlib import Path
 
 from agent.commands.projector_enrol import enrol_uris
 from agent.liveness.dotref import DotReference, ReferenceInvalid
+from drivers.sim.config import UNIT_KEYS
 from drivers.sim.families import POOLS
 
 # Enrolment scenes for a presentation's camera (``agent.commands.projector_enrol``): a flat print held
@@ -27,6 +28,8 @@ from drivers.sim.families import POOLS
 ENROL_LUX = 150.0
 ENROL_PAIRS = 4
 _DOT_REFERENCES: dict[str, DotReference] = {}
+# The sim URI keys that make one camera unit's projector another's (``drivers.sim.config.UNIT_KEYS``):
+# an enrolment is that unit's, and is cached under its scenes' URIs, which carry them.
 # What the enrolment's result depends on besides its scenes: the enrolment code and the simulator
 # that renders the scenes (its projector pattern, optics and noise).
 _ENROLMENT_SOURCES = ("agent/liveness/dotref.py", "agent/commands/projector_enrol.py")
@@ -47,12 +50,12 @@ def enrolment_light(family: str) -> str:
 
 
 def enrolment_uris(uri: str) -> list[str]:
-    """The sim scenes a presentation's camera is enrolled from: the same camera profile, family and
-    depth mode as ``uri``, a board (``subject=print``) at 0.45 m and 0.65 m, then the wall alone, under
-    :func:`enrolment_light`."""
+    """The sim scenes a presentation's camera is enrolled from: the same camera profile, family,
+    depth mode and unit (``UNIT_KEYS``: its own projector) as ``uri``, a board (``subject=print``) at
+    0.45 m and 0.65 m, then the wall alone, under :func:`enrolment_light`."""
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
     family = q.get("family", "train")
-    keep = {k: q[k] for k in ("camera", "depth_mode", "scatter", "scatter_core", "ir_leak") if k in q}
+    keep = {k: q[k] for k in ("camera", "depth_mode", "scatter", "scatter_core", "ir_leak") + UNIT_KEYS if k in q}
     return board_and_wall({"family": family, **keep, "light": enrolment_light(family)})
 
 
@@ -94,9 +97,11 @@ def enrolment_cache_dir() -> Path | None:
 def _enrolment_key(uris: list[str]) -> str:
     from drivers.sim.camera import FIRMWARE, SERIAL
 
-    # The profile and depth mode are in the scenes' URIs; the unit is the simulator's one serial.
+    # The profile, depth mode and unit (its pattern seed and mounting, ``UNIT_KEYS``) are in the scenes'
+    # URIs, and each a key of its own besides (every sim unit reports the simulator's one serial).
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uris[0]).query)) if uris else {}
     unit = {"uris": uris, "serial": SERIAL, "firmware": FIRMWARE, "pairs": ENROL_PAIRS,
-            "code": enrolment_version()}
+            "code": enrolment_version(), "unit": {k: int(q.get(k, "0")) for k in UNIT_KEYS}}
     return hashlib.sha256(json.dumps(unit, sort_keys=True).encode()).hexdigest()
 
 
@@ -122,8 +127,8 @@ def _store(ref: DotReference, path: Path) -> None:
 
 def dot_reference_for(uri: str) -> DotReference:
     """The projector pattern of the camera ``uri`` names, enrolled from its own frames once per camera
-    profile and depth mode (every sim unit of a profile has one pattern): kept in this process, and
-    in :func:`enrolment_cache_dir` keyed by the enrolment scenes, the unit and
+    profile, depth mode and unit (``UNIT_KEYS``: a unit's own pattern and mounting): kept in this
+    process, and in :func:`enrolment_cache_dir` keyed by the enrolment scenes, the unit and
     :func:`enrolment_version` (a file that does not load strictly is enrolled again)."""
     return dot_reference_from(enrolment_uris(uri))
 

@@ -13,8 +13,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from drivers.sim import ATTACKS
+from drivers.sim.config import UNIT_KEYS
 from drivers.sim.families import presentation_query
-from hil.padeval import INJECTIONS, LIVE, SPLITS
+from hil.padeval import INJECTIONS, LIVE, NAMED_INJECTIONS, SPLITS
+
+# ``other_mount``'s offsets (columns, rows) of this unit's pattern design, cycled by index: 2 and 3 px
+# along the rows (which depth moves the dots along: an injector writing depth can undo these) and
+# across them (which it cannot), each way.
+MOUNT_OFFSETS = ((2, 0), (0, 2), (3, 0), (0, 3), (-2, 0), (0, -2), (-3, 0), (0, -3))
+
+
+def unit_query(species: str, index: int) -> dict[str, str]:
+    """The sim keys of the camera unit an injection of ``species`` streams from: ``other_unit``'s
+    person ``index`` (pad-eval's injection i draws 10 000 + i) from unit ``1 + index % 999`` (another
+    pattern; unit 0 is the terminal's), ``other_mount``'s from unit 0's design moved by ``MOUNT_OFFSETS``
+    (cycled); none for any other species (the terminal's own unit)."""
+    if species == "other_unit":
+        return {"unit": str(1 + index % 999)}
+    if species == "other_mount":
+        dx, dy = MOUNT_OFFSETS[index % len(MOUNT_OFFSETS)]
+        return {"mount_dx": str(dx), "mount_dy": str(dy)}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -37,7 +56,9 @@ def presentation_uri(split: str, species: str, index: int, inject: str | None = 
     of the projector and the lamp (``drivers/sim/cornea.py``), appended as ``cornea=1`` (the scene
     otherwise the same either way)."""
     q = presentation_query(split, species, index)
-    if inject is not None:
+    if inject in ("other_unit", "other_mount"):
+        q.update(unit_query(inject, index))         # a genuine camera, another unit's: no ``inject`` key
+    elif inject is not None:
         q["inject"] = inject
     if ir_leak:
         q["ir_leak"] = "1"
@@ -50,8 +71,9 @@ def presentations(split: str, *, live: int, per_species: int, injection: int,
                   species: Iterable[str] | None = None, ir_leak: bool = False,
                   cornea: bool = False) -> list[Presentation]:
     """The presentations of a run: ``live`` bona fide, ``per_species`` of each attack species and
-    ``injection`` of each injection kind (a live person's stream injected on the camera link), or
-    only those named in ``species``; ``ir_leak``: each rendered with ``ir_leak=1``; ``cornea``: with
+    ``injection`` of each injection kind (a live person's stream injected on the camera link; the
+    ``NAMED_INJECTIONS`` only when ``species`` names them), or only those named in ``species``;
+    ``ir_leak``: each rendered with ``ir_leak=1``; ``cornea``: with
     ``cornea=1``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}")
@@ -69,13 +91,24 @@ def presentations(split: str, *, live: int, per_species: int, injection: int,
             out += [Presentation("attack", sp, split, i,
                                  presentation_uri(split, sp, i, ir_leak=ir_leak, cornea=cornea))
                     for i in range(per_species)]
-    for inj in INJECTIONS:
-        if want(inj):
+    for inj in INJECTIONS + NAMED_INJECTIONS:
+        if want(inj) and (inj in INJECTIONS or wanted is not None):
             # Injected streams show live people of the family (their own draws, not the bona fide ones).
             out += [Presentation("injection", inj, split, i,
                                  presentation_uri(split, LIVE, 10_000 + i, inj, ir_leak=ir_leak, cornea=cornea))
                     for i in range(injection)]
     return out
+
+
+def terminal_uri(p: Presentation) -> str:
+    """The sim URI of the terminal's own camera for ``p``, the one its dot reference is enrolled on:
+    ``p``'s own, save for an injection from another unit (``other_unit``, ``other_mount``), whose frames
+    are that unit's while the terminal's camera is unit 0 (``UNIT_KEYS`` left out)."""
+    if p.kind != "injection":
+        return p.uri
+    base, _, query = p.uri.partition("?")
+    kept = [kv for kv in query.split("&") if kv.split("=", 1)[0] not in UNIT_KEYS]
+    return base + "?" + "&".join(kept)
 
 
 def presentation_nonce(p: Presentation) -> bytes:

@@ -28,7 +28,7 @@ from agent.session.events import verdict_prompt
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
 from hil.pad_enrolment import dot_reference_for
-from hil.pad_presentations import Presentation, presentation_nonce
+from hil.pad_presentations import Presentation, presentation_nonce, terminal_uri
 from hil.pad_prompts import _SIM_LUX, run_following
 
 RECORD_VERSION = 2
@@ -67,14 +67,15 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
                      thresholds: VerdictThresholds, dot_reference: bool = True) -> dict[str, Any]:
     """One presentation, as the daemon would run it; a record with no face data in it. With
     ``dot_reference`` (challenged sessions) the camera's projector pattern is enrolled first
-    (:func:`dot_reference_for`) and every on-off pair is tested against it."""
+    (:func:`dot_reference_for` of the terminal's camera, :func:`terminal_uri`) and every on-off pair is
+    tested against it."""
     rec: dict[str, Any] = {"v": RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind,
                            "species": p.species, "index": p.index, "uri": p.uri, "passive": passive,
                            "frames": frames, "source": "sim", "dot_reference": dot_reference and not passive}
     ref = None
     try:
         if dot_reference and not passive:
-            ref = dot_reference_for(p.uri)
+            ref = dot_reference_for(terminal_uri(p))      # the terminal's unit's (another unit's stream: not its own)
             rec["dot_reference_sha256"] = hashlib.sha256(ref.to_bytes()).hexdigest()
         cam = drivers.open(p.uri)
         with cam:

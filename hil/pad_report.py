@@ -27,7 +27,7 @@ from hil.pad_prompts import (
     _answered,
 )
 from hil.pad_records import _clean, record_rendered_with
-from hil.padeval import INJECTIONS
+from hil.padeval import INJECTIONS, NAMED_INJECTIONS
 
 SOURCES = {"sim": "simulator, judged live", "db3": "genuine RealSense .db3 recordings, judged by analyze"}
 
@@ -225,7 +225,7 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
         return sorted(rows, key=lambda x: (-(x["apcer"] if x["apcer"] is not None else -1), -(x["apcer_upper95"] or 0)))
 
     species = species_rows("attack", ATTACKS)
-    injection = species_rows("injection", INJECTIONS)
+    injection = species_rows("injection", INJECTIONS + NAMED_INJECTIONS)
     # BPCER at APCER <= 0.1 %: the threshold is the one fixed on train (``live_min``); what this
     # split shows at it is BPCER above and every species' APCER in ``species``.
     worst = max((s["apcer"] for s in species if s["apcer"] is not None), default=None)

@@ -95,7 +95,14 @@ SPLITS = tuple(POOLS)                       # ("train", ..., "twentieth", "twent
 # *The eighth family* ... *The twenty-first family*); all are development sets since. The twenty-second is being
 # built in the thirty-third session: refused until its one evaluation (then empty this again).
 UNSEEN_SPLITS: frozenset[str] = frozenset({"twentysecond"})
-INJECTIONS = ("replay", "splice", "render")
+# ``other_unit``: another unit's stream (a genuine camera of the same model elsewhere, its projector drawing
+# another pattern, ``unit=N``, obeying this terminal's commands) sent into this terminal, whose dot
+# reference is its own unit's. ``other_mount`` (run only when named, ``--species other_mount``): the same,
+# from a unit with this one's pattern design mounted 2-3 px off along the rows or across them
+# (``mount_dx``/``mount_dy``): whether real units of one model share a design is not known, so its
+# figures are reported apart, never mixed into ``other_unit``'s.
+INJECTIONS = ("replay", "splice", "render", "other_unit")
+NAMED_INJECTIONS = ("other_mount",)
 LIVE = "live"
 # Defaults: ~3/n bounds APCER at 10 % per species with 30 error-free presentations, BPCER at 2 % with 150.
 DEFAULT_PER_SPECIES = 30

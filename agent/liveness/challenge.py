@@ -302,6 +302,13 @@ PROJECTOR_GLINT_DETAIL = ("a bright infrared light swept the face for a moment (
 # Why a challenge failed otherwise: a contradiction (the judge's attack), or nothing to verify.
 PROJECTOR_CONTRADICTED_DETAIL = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
 PROJECTOR_UNMEASURED_DETAIL = "too few measured frames to verify the projector challenge"
+# The projector's dots followed the schedule but are not this unit's: its on-off pairs read against the
+# unit's enrolled dot reference (``unit_status``) fit it worse than any genuine camera's do (the judge's
+# attack), or worse than train's genuine sessions but not far enough to say so (not measurable).
+PROJECTOR_NOT_THIS_UNIT_DETAIL = ("the IR frames' dots follow the projector schedule but are not this unit's "
+                                  "projector: they do not fit its enrolled dot pattern (another camera's stream)")
+PROJECTOR_UNIT_UNSURE_DETAIL = ("the IR frames' dots fit this unit's enrolled dot pattern worse than a genuine "
+                                "session's: the projector is not verified as this unit's")
 PROJECTOR_FEW_FRAMES_DETAIL = "too few frames to verify the projector challenge"
 SCREEN_CONTRADICTED_DETAIL = ("the face's colour does not follow the screen's illumination sequence: injected or "
                               "not live")
@@ -1807,7 +1814,8 @@ DETAIL_CODES: dict[str, str] = {
     SWEPT_DETAIL: "PROJECTOR_SWEPT", PROJECTOR_FLICKER_DETAIL: "PROJECTOR_FLICKER",
     PROJECTOR_UNLIT_LIGHT_DETAIL: "PROJECTOR_UNLIT_LIGHT", PROJECTOR_GLINT_DETAIL: "PROJECTOR_GLINT",
     PROJECTOR_CONTRADICTED_DETAIL: "PROJECTOR_CONTRADICTED", PROJECTOR_UNMEASURED_DETAIL: "PROJECTOR_UNMEASURED",
-    PROJECTOR_FEW_FRAMES_DETAIL: "PROJECTOR_FEW_FRAMES",
+    PROJECTOR_FEW_FRAMES_DETAIL: "PROJECTOR_FEW_FRAMES", PROJECTOR_NOT_THIS_UNIT_DETAIL: "PROJECTOR_NOT_THIS_UNIT",
+    PROJECTOR_UNIT_UNSURE_DETAIL: "PROJECTOR_UNIT_UNSURE",
     WEAK_SCREEN_DETAIL: "SCREEN_WEAK", NOISY_DETAIL: "SCREEN_NOISY", AMBIENT_DETAIL: "SCREEN_LIGHT_CHANGED",
     PULSED_DETAIL: "SCREEN_LIGHT_PULSED", COLOURS_DETAIL: "SCREEN_ROOM_COLOURS",
     FLICKER_DETAIL: "SCREEN_FLICKER", FEW_FACES_DETAIL: "SCREEN_FEW_FACES",
@@ -1856,6 +1864,45 @@ def relabelled_code(challenge: Any) -> str | None:
     codes = [DETAIL_CODES.get(d, OTHER_DETAIL_CODE) if isinstance(d, str) else OTHER_DETAIL_CODE
              for d in froms if d is not None and d != ""]
     return "+".join(codes) if codes else None
+
+
+# The unit check (issue 14/15, unit33): a challenged window's on-off pairs read against this unit's enrolled
+# dot reference (``features.ProjectorMeasure``: ``projector_unmatched``, the pairs' median band energy off the
+# pattern over the energy on it; ``projector_pattern_pairs``, how many pairs were tested). Another unit's
+# projector draws other dots, which the fit explains nothing or little of (docs/liveness.md, "The enrolled
+# dot pattern as proof of this unit"). Fitted on train's genuine sessions only (24 lives read 0.090-1.363),
+# with margin: twice and ten times their largest (another pattern's units read 120 and up there).
+UNIT_CHECK = True
+UNIT_MIN_PAIRS = 3               # fewer pairs tested: the check is not measurable, and says nothing
+UNIT_UNMATCHED_UNSURE = 2.75     # above: not verified as this unit's (inconclusive, never live)
+UNIT_UNMATCHED_OTHER = 14.0      # above, or not finite: another unit's projector (attack)
+
+
+def unit_status(cues: dict[str, float]) -> str:
+    """What a window's cues (``detectors.cue_summary``, judged with this unit's dot reference) say of
+    the projector's unit: ``"unmeasured"`` under ``UNIT_MIN_PAIRS`` pairs tested (neither this unit's nor
+    another's); else ``"other"`` when ``projector_unmatched`` is over ``UNIT_UNMATCHED_OTHER`` or not
+    finite, ``"unsure"`` over ``UNIT_UNMATCHED_UNSURE``, ``"own"`` otherwise."""
+    pairs = cues.get("projector_pattern_pairs", 0.0)
+    if not (isinstance(pairs, (int, float)) and pairs >= UNIT_MIN_PAIRS):
+        return "unmeasured"
+    u = cues.get("projector_unmatched", float("nan"))
+    if not math.isfinite(u) or u > UNIT_UNMATCHED_OTHER:
+        return "other"
+    return "unsure" if u > UNIT_UNMATCHED_UNSURE else "own"
+
+
+def unit_checked(result: ChallengeResult, status: str) -> ChallengeResult:
+    """``result`` with its projector challenge failed for the unit check's ``status`` (:func:`unit_status`):
+    ``"other"`` as ``PROJECTOR_NOT_THIS_UNIT_DETAIL`` (a contradiction: the judge's attack), ``"unsure"`` as
+    ``PROJECTOR_UNIT_UNSURE_DETAIL`` (not measurable: never live, never an attack by itself); else, or
+    when the projector's challenge did not pass (its own failure stands), as it was."""
+    p = result.get(Kind.PROJECTOR)
+    if p is None or not p.passed or status not in ("other", "unsure"):
+        return result
+    failed = replace(p, passed=False, measurable=status != "unsure",
+                     detail=PROJECTOR_NOT_THIS_UNIT_DETAIL if status == "other" else PROJECTOR_UNIT_UNSURE_DETAIL)
+    return ChallengeResult(tuple(failed if r is p else r for r in result.results))
 
 
 def failed_for_light(challenge: Any) -> bool:

@@ -266,6 +266,8 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_unmatched"] = projector.unmatched
         if projector.untestable:
             m["projector_untestable_pairs"] = float(projector.untestable)
+        if projector.pattern_pairs:      # how many pairs the unit check reads (``challenge.unit_status``)
+            m["projector_pattern_pairs"] = float(projector.pattern_pairs)
         # Pairs whose speckle was read on the cheeks alone, the forehead's reading harder than
         # theirs (a fringe or a spectacle frame there; ``features.pair_light``). Reported.
         if projector.forehead_dropped:

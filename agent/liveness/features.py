@@ -531,7 +531,8 @@ class ProjectorLight:
     stepped: bool = False             # the shape not read: the pair's level off the window's (``level_steps``)
     fell: bool = False                # ... stepped under it: no speckle either (``speckled``)
     unmatched: float = float("nan")   # band energy not on the projector's predicted pattern over the energy
-                                      # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
+                                      # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable,
+                                      # ``NOTHING_EXPLAINED``: tested, none of it on the pattern
     reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
                                       # falls on these skin pixels (``reference_dot_shape``); NaN: no reference
     shaded_reference_sharpness: float = float("nan")   # ... of the pattern shaded by the projector's incidence
@@ -775,6 +776,7 @@ class ProjectorMeasure:
     untestable: int = 0               # pairs a configured reference could not test (another mode, no depth)
     unmatched: float = float("nan")   # the pairs' median ``ProjectorLight.unmatched`` (NaN: no reference)
     pattern_checked: bool = False     # every pair was tested against the projector's recorded pattern
+    pattern_pairs: int = 0            # pairs tested against it (a finite reading, ``NOTHING_EXPLAINED`` included)
     forehead_dropped: int = 0         # pairs whose speckle is the cheeks' alone (``pool``)
     forehead: float = float("nan")    # the two-sided pairs' median speckle on the forehead's discs alone
     cheeks: float = float("nan")      # ... and on the cheeks' (the forehead dropped when over
@@ -916,6 +918,7 @@ class ProjectorMeasure:
                    sharpness_shaded_floor=shaded_floor, sharpness_ratio_shaded=shaded_ratio,
                    coarse=coarse, untestable=untestable,
                    unmatched=float(inplace.median(unmatched)) if unmatched else nan, pattern_checked=checked,
+                   pattern_pairs=len(unmatched),
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
                    forehead=forehead, cheeks=cheeks,
                    forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness,
@@ -1543,19 +1546,34 @@ def shifted_patterns(pattern: np.ndarray, covered: np.ndarray) -> Iterator[tuple
                np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999)
 
 
+# A pair's reading when the fit to the projector's pattern explained none of its band energy at every
+# shift it could be tested at (``dotref.match_pattern``'s inf: the non-negative fit's weights all 0, the
+# dots on the skin not the pattern's, as another unit's are): the ratio is unbounded, and read as 1e300 (over
+# any ratio a fit explaining anything reads; the mean of two stays finite in a median), so the pair counts as
+# tested (``pattern_checked``) and the session's median as far off the pattern as it is (unit33; before, such
+# a pair was "untestable" and left the session unchecked).
+NOTHING_EXPLAINED = 1e300
+
+
 def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: _Predicted | None,
                      noise_diff: np.ndarray | None, noise_scale: float) -> float:
     """The band energy of ``diff`` off the projector's predicted pattern over the energy on it
-    (``dotref.match_pattern``), at the best-fitting of ``PATTERN_SHIFTS``; inf when untestable."""
+    (``dotref.match_pattern``), at the best-fitting of ``PATTERN_SHIFTS``; ``NOTHING_EXPLAINED`` when
+    the fit explained nothing at every shift tested; inf when untestable (no prediction, or too little
+    of the skin covered or lit at every shift)."""
     if predicted is None:
         return float("inf")
     best = None
+    nothing = False
     pair = PairBands(diff, noise_diff)          # the difference's part of the fit, once for every shift
     for p, c in PatternFit.of_predicted(predicted).shifts():   # the pattern's, once for every difference
         match = match_pattern(pair, skin, p, c, noise_scale=noise_scale)
         if np.isfinite(match.unmatched) and (best is None or match.unmatched < best.unmatched):
             best = match
-    return best.unmatched if best is not None else float("inf")
+        nothing |= match.unmatched == float("inf")
+    if best is not None:
+        return best.unmatched
+    return NOTHING_EXPLAINED if nothing else float("inf")
 
 
 # A pixel beside the skin patches whose on-off difference is more than this many times the patches'

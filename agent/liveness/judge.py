@@ -26,6 +26,8 @@ from agent.liveness.challenge import (
     FLICKER,
     GRID,
     PALETTE,
+    UNIT_CHECK,
+    UNIT_MIN_PAIRS,
     Challenge,
     ChallengeResult,
     Kind,
@@ -38,6 +40,8 @@ from agent.liveness.challenge import (
     ir_grid,
     projector_states,
     relabelable,
+    unit_checked,
+    unit_status,
     verify,
     verify_illumination,
 )
@@ -1145,6 +1149,18 @@ class Judge:
                 # is inconclusive (the person is asked to retry out of direct light).
                 result = "attack" if result == "attack" else "inconclusive"
                 fused = min(fused, DROWNED_SCORE_CAP)
+            if ch_result is not None and self.dot_reference is not None and UNIT_CHECK:
+                # The projector's dots against this unit's enrolled pattern (``unit_status``): another
+                # unit's stream obeying this terminal's commands follows the schedule with the wrong dots.
+                status = unit_status(s.cues)
+                if status == "unmeasured" and projector_check is not None and projector_check.passed:
+                    notes.append(f"the unit check did not run: {s.cues.get('projector_pattern_pairs', 0.0):.0f} "
+                                 f"pairs tested against this unit's dot pattern (fewer than {UNIT_MIN_PAIRS})")
+                checked = unit_checked(ch_result, status)
+                if checked is not ch_result:
+                    ch_result = checked
+                    assert challenge is not None and ch_dict is not None
+                    ch_dict = {**ch_result.to_dict(), "nonce_sha256": ch_dict["nonce_sha256"]}
             if ch_result is not None and not ch_result.passed:     # (set exactly when there is a challenge)
                 if ch_result.unmeasurable:
                     # Too weak to tell (bright room) is not a contradiction: never live, retry elsewhere.

@@ -187,7 +187,9 @@ class SimCamera(Camera):
             self._depth_view = View(self._depth_intr, Extrinsics.identity())
             self._sensing = dataclasses.replace(self.profile, depth_intrinsics=self._depth_intr)
         self._rng = np.random.default_rng(cfg.seed)
-        self._dots = DotPattern.make(self._depth_intr.width, self._depth_intr.height, fx=self._depth_intr.fx)
+        # This unit's projector (``unit``, ``mount_dx``/``mount_dy``; unit 0 in place: ``DotPattern.make``'s).
+        self._dots = DotPattern.for_unit(self._depth_intr.width, self._depth_intr.height, cfg.unit,
+                                         (cfg.mount_dx, cfg.mount_dy), fx=self._depth_intr.fx)
         self._lock = threading.Lock()
         self._queue: collections.deque[Frame] = collections.deque()
         self._started = False

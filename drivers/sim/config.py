@@ -32,6 +32,10 @@ FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seve
             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
             "seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond")
 SHADE_LIGHTS = ("direct_sun", "dappled_sun", "blinds")   # the lights whose direct sun ``shade=1`` takes off the face
+# The keys that make one camera unit another (its projector's pattern and mounting): every unit of a
+# profile renders the same scene, each with its own dots.
+UNIT_KEYS = ("unit", "mount_dx", "mount_dy")
+MAX_MOUNT_PX = 16     # a unit's projector mounted at most this far off the design's place, imager pixels
 SCATTERS = ("fixed", "physical")    # the projector dots' subsurface scattering model (sensor.SCATTER_MODELS)
 
 
@@ -108,6 +112,14 @@ class SimConfig:
     # shadow edge's shaded side (sun.py), under ``dappled_sun`` no sunfleck on it (lobby.py); the
     # scene's ``lux`` kept (pad-eval's person who follows TOO_BRIGHT_TO_VERIFY). Off: as before.
     shade: bool = False
+    # The camera unit (docs/sim.md, "Camera units"): its projector's dot pattern is drawn with seed
+    # ``PATTERN_SEED + unit`` (unit 0, every earlier URI's: seed 7), and the same pattern design mounted
+    # ``mount_dx`` imager columns and ``mount_dy`` rows off (a replicated diffractive element placed a
+    # little differently). Another unit of the same model is what pad-eval's ``other_unit`` and
+    # ``other_mount`` injections stream into a terminal enrolled on unit 0.
+    unit: int = 0
+    mount_dx: int = 0
+    mount_dy: int = 0
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -168,6 +180,9 @@ class SimConfig:
             (self.scatter in SCATTERS, f"scatter must be one of {', '.join(SCATTERS)}"),
             (0 <= self.scatter_core <= 1, "scatter_core must be within 0..1"),
             (0 <= self.t0_s <= 3600, "t0_s must be within 0..3600 s"),
+            (0 <= self.unit <= 999, "unit must be within 0..999"),
+            (all(-MAX_MOUNT_PX <= v <= MAX_MOUNT_PX for v in (self.mount_dx, self.mount_dy)),
+             f"mount_dx/mount_dy must be within ±{MAX_MOUNT_PX} px"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -219,7 +234,7 @@ def _convert(key: str, raw: str) -> Any:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")
         return v
     if key in ("seed", "identity", "prerender", "stream", "skin", "projector_latency", "projector_md_lag",
-               "screen_latency"):
+               "screen_latency", "unit", "mount_dx", "mount_dy"):
         try:
             return int(raw)
         except ValueError:

@@ -233,6 +233,9 @@ def metered_level(irr: np.ndarray, ae: AutoExposure, region: tuple[int, int, int
     return float(c.mean()) * QE_SCALE * ae.product / FULL_WELL_E
 
 
+PATTERN_SEED = 7      # the seed unit 0's projector pattern is drawn with (every sim camera's until unit33)
+
+
 @dataclass(frozen=True)
 class DotPattern:
     """The projector's pseudo-random dot pattern, in projector pixel coordinates (= IR geometry)."""
@@ -240,7 +243,8 @@ class DotPattern:
     image: np.ndarray
 
     @classmethod
-    def make(cls, width: int, height: int, seed: int = 7, fx: float = D435.depth_intrinsics.fx) -> DotPattern:
+    def make(cls, width: int, height: int, seed: int = PATTERN_SEED,
+             fx: float = D435.depth_intrinsics.fx) -> DotPattern:
         """The pattern as the left imager sees it at focal length ``fx``: the projector sends a fixed
         number of dots into a fixed angle, so a longer focal length spreads them over more pixels."""
         rng = np.random.default_rng(seed)
@@ -250,6 +254,22 @@ class DotPattern:
         img[ys, xs] = rng.uniform(0.6, 1.0, n).astype(np.float32)
         blurred = cv2.GaussianBlur(img, (0, 0), 0.55)
         return cls((blurred / blurred.max()).astype(np.float32))
+
+    @classmethod
+    def for_unit(cls, width: int, height: int, unit: int = 0, mount: tuple[int, int] = (0, 0),
+                 fx: float = D435.depth_intrinsics.fx) -> DotPattern:
+        """Camera unit ``unit``'s pattern (``SimConfig.unit``): drawn with seed ``PATTERN_SEED + unit``
+        (unit 0: :meth:`make`'s own, bit for bit), then moved ``mount`` = (columns, rows) on the imager,
+        the same design mounted off its place (what moves in from the edge carries no dots)."""
+        p = cls.make(width, height, PATTERN_SEED + unit, fx=fx)
+        dx, dy = mount
+        if dx == 0 and dy == 0:
+            return p
+        moved = np.zeros_like(p.image)
+        h, w = moved.shape
+        moved[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            p.image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+        return cls(moved)
 
 
 def ir_exposure_s(lux: float, cct: float, *, share: float | None = None) -> float:

@@ -37,7 +37,8 @@ def register(sub) -> None:
     p.add_argument("--live", type=int, default=P.DEFAULT_LIVE,
                    help=f"bona fide presentations (default {P.DEFAULT_LIVE})")
     p.add_argument("--injection", type=int, default=P.DEFAULT_INJECTION,
-                   help=f"presentations per injection kind: {', '.join(P.INJECTIONS)} (default {P.DEFAULT_INJECTION})")
+                   help=f"presentations per injection kind: {', '.join(P.INJECTIONS)} (default {P.DEFAULT_INJECTION}); "
+                        f"{', '.join(P.NAMED_INJECTIONS)} only when --species names it")
     p.add_argument("--species", help="comma-separated subset to run: live, attack species, injection kinds")
     p.add_argument("--frames", type=int, default=32, help="framesets per challenge window (default 32)")
     p.add_argument("--passive", action="store_true",
@@ -104,7 +105,7 @@ def run(args) -> int:
     species = None
     if args.species:
         species = [s.strip() for s in args.species.split(",") if s.strip()]
-        known = {P.LIVE, *ATTACKS, *P.INJECTIONS}
+        known = {P.LIVE, *ATTACKS, *P.INJECTIONS, *P.NAMED_INJECTIONS}
         unknown = sorted(set(species) - known)
         if unknown:
             raise UsageError(f"unknown species {', '.join(unknown)}; known: {', '.join(sorted(known))}")

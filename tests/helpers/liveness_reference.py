@@ -28,6 +28,7 @@ from agent.liveness.challenge import (
 )
 from agent.liveness.detectors import score
 from agent.liveness.features import (
+    NOTHING_EXPLAINED,
     FrameCues,
     PatternFit,
     ProjectorMeasure,
@@ -655,8 +656,12 @@ def pattern_reading_alone(diff: np.ndarray, skin: np.ndarray,
     if isinstance(predicted, PatternFit):
         predicted = predicted.pattern, predicted.covered
     best = None
+    nothing = False
     for p, c in shifted_patterns(*predicted):
         unmatched, _ = match_pattern_alone(diff, skin, p, c, noise_diff, noise_scale)
         if np.isfinite(unmatched) and (best is None or unmatched < best):
             best = unmatched
-    return best if best is not None else float("inf")
+        nothing |= unmatched == float("inf")
+    if best is not None:
+        return best
+    return NOTHING_EXPLAINED if nothing else float("inf")      # (unit33: a fit that explained nothing)

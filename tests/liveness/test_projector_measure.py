@@ -753,7 +753,7 @@ def test_the_pattern_fit_leaves_every_reading_as_it_was(scatter, extra):
 
 
 def summary_without_pattern(m: ProjectorMeasure) -> dict[str, float]:
-    keys = ("projector_pattern_checked", "projector_unmatched", "projector_untestable_pairs",
+    keys = ("projector_pattern_checked", "projector_unmatched", "projector_untestable_pairs", "projector_pattern_pairs",
             "projector_sharpness_ratio", "projector_sharpness_ratio_floor")
     return {k: v for k, v in summary(m).items() if k not in keys}
 
