@@ -43,7 +43,8 @@ foreign flood's background levels summed from every IR frame by ``finish``, not 
 each frameset came; the second landmark try after the colour landmarks, not ahead): the caller's CPU
 and the two-idle-cores figure against it; and with the second landmark try as before perf32 (``before32``:
 ``relit_mesh_before32``, every step, the irises whatever the presence, the try ahead never stopped): the
-try's CPU ahead and the two-idle-cores figure against it.
+try's CPU ahead and the two-idle-cores figure against it; and with the window's end as before perf33 (``before33``:
+the flood floors frame by frame in Python, the last frameset's motion steps all in its fold).
 The seven verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
 frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
 of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
@@ -59,6 +60,7 @@ two trees' verdicts to the bit; no face data is written), both judgings of each 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshrunk   # perf30's reference
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before31   # perf31's reference
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before32   # perf32's reference
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before33   # perf33's reference
 
 (the file is written again after each session, so a run cut short keeps what it measured).
 """
