@@ -164,6 +164,11 @@ class LoggingSettings:
     level: typing.Literal["debug", "info", "warning", "error"] = "info"
 
 
+# ``[session] worker_timeout_s``'s bounds (s): above the verdict's worst case after a window's last frameset, and a
+# hung worker released within two minutes.
+WORKER_TIMEOUT_RANGE_S = (2.0, 120.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class SessionSettings:
     """``[session]``: one capture from consent to receipt (agent/session/capture.py). Seconds are monotonic."""
@@ -182,6 +187,12 @@ class SessionSettings:
     # The liveness worker's start (spawn, sandbox, face models, warm-up): killed when none of its
     # start phases completes within this of the one before (LIV_WORKER_START_STALLED).
     worker_start_stall_s: float = 60.0
+    # The liveness worker's verdict once the challenge window's framesets are all sent: killed (LIV_WORKER_TIMEOUT,
+    # the session fails, no strike) when none comes within this plus 0.5 s per frameset sent (its backlog on a busy
+    # terminal). Within WORKER_TIMEOUT_RANGE_S: the verdict's worst case seen on a loaded 2-core machine is ~0.4 s
+    # after the last frameset (issue 20's wall p95), so a deadline under 2 s would kill healthy workers; over 120 s a
+    # hung worker holds the kiosk for minutes, and the nonce must outlive challenge_window_s plus this (perf33).
+    worker_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("enroll_budget_ms", "verify_budget_ms", "quality_timeout_s", "challenge_window_s",
@@ -192,6 +203,11 @@ class SessionSettings:
             raise ValueError("max_failures must be at least 1")
         if self.host_late_grace_per_hour < 0:
             raise ValueError("host_late_grace_per_hour must not be negative")
+        low, high = WORKER_TIMEOUT_RANGE_S
+        if not low <= self.worker_timeout_s <= high:
+            raise ValueError(f"worker_timeout_s must be within {low:g}..{high:g} s (the liveness worker's verdict "
+                             f"deadline after the window's last frameset, plus 0.5 s per frameset); got "
+                             f"{self.worker_timeout_s:g}")
 
 
 @dataclasses.dataclass(frozen=True)

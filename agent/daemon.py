@@ -127,6 +127,14 @@ def check_profile(settings: Settings, signer: Signer) -> None:
 
 
 
+def supervisor_settings(settings: Settings, dot_reference: bytes = b"") -> SupervisorSettings:
+    """The liveness worker's supervision from ``[session]``: its start's stall limit and its verdict's deadline
+    after the window (``worker_timeout_s``, plus ``judge_per_frameset_s`` per frameset sent), with the camera's
+    dot reference for its judge."""
+    return SupervisorSettings(start_stall_s=settings.session.worker_start_stall_s,
+                              judge_timeout_s=settings.session.worker_timeout_s, dot_reference=dot_reference)
+
+
 def load_dot_reference(path: Path, devices: DeviceManager) -> tuple[bytes, ReferenceFile]:
     """``[camera] dot_reference``: the file's bytes, checked as the worker will parse them
     (``LIV_DOT_REFERENCE_INVALID``), and recorded in the IR mode of the camera now open
@@ -204,9 +212,8 @@ class Daemon:
                     self.audit.certify = lambda nonce: attestor.certify_counter(nonce, counter)
             dot_reference = load_dot_reference(s.path(s.camera.dot_reference), self.devices) \
                 if s.camera.dot_reference else None
-            self.supervisor = LivenessSupervisor(SupervisorSettings(
-                start_stall_s=s.session.worker_start_stall_s,
-                dot_reference=dot_reference[0] if dot_reference is not None else b""))
+            self.supervisor = LivenessSupervisor(supervisor_settings(
+                s, dot_reference[0] if dot_reference is not None else b""))
             self.supervisor.start()
             self.observers.start(self.supervisor, self.audit, self.devices.status)
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,

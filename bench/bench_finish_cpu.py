@@ -43,7 +43,8 @@ foreign flood's background levels summed from every IR frame by ``finish``, not 
 each frameset came; the second landmark try after the colour landmarks, not ahead): the caller's CPU
 and the two-idle-cores figure against it; and with the second landmark try as before perf32 (``before32``:
 ``relit_mesh_before32``, every step, the irises whatever the presence, the try ahead never stopped): the
-try's CPU ahead and the two-idle-cores figure against it.
+try's CPU ahead and the two-idle-cores figure against it; and with the window's end as before perf33 (``before33``:
+the flood floors frame by frame in Python, the last frameset's motion steps all in its fold).
 The seven verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
 frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
 of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
@@ -59,6 +60,7 @@ two trees' verdicts to the bit; no face data is written), both judgings of each 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshrunk   # perf30's reference
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before31   # perf31's reference
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before32   # perf32's reference
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before33   # perf33's reference
 
 (the file is written again after each session, so a run cut short keeps what it measured).
 """
@@ -142,7 +144,8 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
         "unshared": lambda: judged(p.key, cap, ref, gate, thresholds, share=False),
         "unshrunk": lambda: judged(p.key, cap, ref, gate, thresholds, shrunk=False),
         "before31": lambda: judged(p.key, cap, ref, gate, thresholds, perf31=False),
-        "before32": lambda: judged(p.key, cap, ref, gate, thresholds, perf32=False)}
+        "before32": lambda: judged(p.key, cap, ref, gate, thresholds, perf32=False),
+        "before33": lambda: judged(p.key, cap, ref, gate, thresholds, perf33=False)}
     names = [name for name in runs if name == "row" or references is None or name in references]
     got = {name: runs[name]() for name in names[index % len(names):] + names[:index % len(names)]}
     row = got["row"]
@@ -156,12 +159,13 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
 
 
 # The same session judged again in the same process, each without one change (``judged``'s flags).
-REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared", "unshrunk", "before31", "before32")
+REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared", "unshrunk", "before31", "before32", "before33")
 
 
 def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
            guess: bool = True, patterns: bool = True, lit_last: bool = True, share: bool = True,
-           shrunk: bool = True, perf31: bool = True, perf32: bool = True, pairs: list | None = None) -> dict[str, Any]:
+           shrunk: bool = True, perf31: bool = True, perf32: bool = True, perf33: bool = True,
+           pairs: list | None = None) -> dict[str, Any]:
     """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
     ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
     (the path before perf26: every grid the fold did not read in the final box is read beside the
@@ -177,7 +181,10 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     (``background_levels`` without the judge's running sums) and the last frameset's second landmark try
     runs after its colour landmarks (``RELIT_AHEAD`` off). ``perf32``: False, the second landmark try as before
     perf32 (``relit_mesh_before32``: every step taken, the colour's light read first, the elliptic dilations
-    by the element itself, the irises found whatever the presence, and the try ahead never stopped).
+    by the element itself, the irises found whatever the presence, and the try ahead never stopped). ``perf33``:
+    False, the window's end as before perf33: the foreign flood's floors frame by frame in Python
+    (``flood_frames_before33``) and the last frameset's motion steps all measured by its fold on the caller's
+    thread (``_final_steps`` does nothing).
     ``pairs``: each on-off pair's inputs the verdict read are added to it (``projector_light_on``'s
     arguments)."""
     from agent.liveness.judge import Judge, judge_pool
@@ -191,8 +198,10 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         j._final_lit_last_fit = lambda *_: None     # type: ignore[method-assign]
     if not share:
         j._last_face_share = lambda *_: None        # type: ignore[method-assign]
+    if not perf33:
+        j._final_steps = lambda *_: None            # type: ignore[method-assign]
     import agent.liveness.judge as J
-    noise, levels, relit_ahead = J.depth_noise, J.background_levels, J.RELIT_AHEAD
+    noise, levels, relit_ahead, flood = J.depth_noise, J.background_levels, J.RELIT_AHEAD, J.flood_frames
     from tests.helpers.liveness_reference import depth_noise_masked
     if not shrunk:
         beside_grids = j._grids_beside
@@ -225,7 +234,7 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         return seen[-1]
     j._inspect = inspected                          # type: ignore[method-assign,assignment]
     for name in ("_final_grids", "_final_challenge", "_final_lights", "_final_noise", "_final_lit_last",
-                 "_final_lit_last_fit"):
+                 "_final_lit_last_fit", "_final_steps"):
         if hasattr(j, name):                        # (a tree before the challenge's verification beside it)
             setattr(j, name, _timed(beside, name.removeprefix("_final_"), getattr(j, name)))
     # The pair lit by the last frameset: its thread's CPU from its first read of the pattern's side
@@ -247,6 +256,9 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         if not perf31:                              # (read by the last frameset's measurement and finish)
             J.background_levels = lambda sets, skins, sums=None: levels(sets, skins)
             J.RELIT_AHEAD = False
+        if not perf33:                              # (read by finish)
+            from tests.helpers.liveness_reference import flood_frames_before33
+            J.flood_frames = flood_frames_before33
         if not perf32:                              # (the gate's own tries and the one ahead)
             from tests.helpers.quality_reference import relit_mesh_before32
             gate.relit_mesh = lambda a, d, check=None: relit_mesh_before32(a, d)
@@ -255,7 +267,7 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         r = j.finish()
     finally:
         F._pattern_reading = reading
-        J.depth_noise, J.background_levels, J.RELIT_AHEAD = noise, levels, relit_ahead
+        J.depth_noise, J.background_levels, J.RELIT_AHEAD, J.flood_frames = noise, levels, relit_ahead, flood
         if not perf32:
             del gate.relit_mesh
     wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
@@ -299,7 +311,7 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         parts = {"detect": detect, "mesh": mesh, "energy_digest": s.rest_cpu_ms, "align": align, "rest": rest,
                  "relit_ahead": relit,
                  **{k: beside.get(k, 0.0) for k in ("grids", "challenge", "lights", "noise", "lit_last",
-                                                    "lit_last_fit")},
+                                                    "lit_last_fit", "steps")},
                  "lit_last_after_fit": (marks["end"] - marks["first"]) * 1000 if "first" in marks else 0.0}
         # (a pair lit by the last frameset read beside its measurement waits for it; else the task
         # ends at the inspection)
@@ -308,12 +320,12 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         row["lit_last_after_fit_ms"] = parts["lit_last_after_fit"]
         now = two_threads(parts, ("lights", "grids", "noise", "lit_last_fit", "lit_last", "challenge"),
                           mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0,
-                          shared=face_parts if share else None)
+                          shared=face_parts if share else None, after=("steps",))
         if face_parts is not None and share:
             # The same CPU times with the cues and skin on the measuring thread (perf29's reference on
             # this very judging's times: no other run's noise in the ratio).
             alone = two_threads(parts, ("lights", "grids", "noise", "lit_last_fit", "lit_last", "challenge"),
-                                mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0)
+                                mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0, after=("steps",))
             row.update(measuring_thread_unshared_ms=alone["measured"], two_idle_cores_unshared_ms=alone["end"] + cpu)
         row["parts_ms"] = parts
         row.update(last_measurement_cpu_ms=inspection + align + rest + relit, last_inspection_cpu_ms=inspection,
@@ -325,7 +337,8 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         # read by ``finish``: its CPU on the caller's thread).
         before = two_threads(parts, ("grids", "challenge", "lights", "noise"), mesh_beside=False)
         row.update(measuring_thread_before_ms=before["measured"],
-                   two_idle_cores_before_ms=before["end"] + cpu + parts["lit_last"] + parts["lit_last_fit"])
+                   two_idle_cores_before_ms=before["end"] + cpu + parts["lit_last"] + parts["lit_last_fit"]
+                   + parts["steps"])
     if reference:
         # The same measurements folded in order by a judge without threads: its ``finish`` does all
         # of the window's end itself. Its verdict must be the threaded judge's, to the bit.
@@ -383,7 +396,7 @@ def pair_reading(pairs: list, rounds: int = 3) -> list[tuple[float, float, float
 
 
 def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: bool, lit_last_read: bool = False,
-                shared: dict[str, float] | None = None) -> dict[str, float]:
+                shared: dict[str, float] | None = None, after: tuple[str, ...] = ()) -> dict[str, float]:
     """When each of the last frameset's tasks ends (ms after it reaches the judge) on two idle
     cores, from their CPU times: the judge's two threads take the tasks in the order they were
     queued (the inspection, the measurement, then ``beside``), each thread the next task when it is
@@ -402,7 +415,9 @@ def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: 
     next (the other one at a tie); the measurement ends when both are done. A task of ``beside``
     that waits for the measurement (``lit_last``) waits for the measuring thread's whole of it. ``relit_ahead``
     (perf31): the second landmark try worked out by the measuring thread from the alignment's end (once the
-    detection is in), before it takes the face."""
+    detection is in), before it takes the face. ``after``: tasks queued after the share (perf33: ``steps``, the
+    last frameset's motion steps, once the inspection is done); ``finish`` starts once every task has ended (the
+    caller does not wait for a step it does not need: an upper bound on that)."""
     free = [0.0, 0.0]
     end: dict[str, float] = {}
 
@@ -437,9 +452,9 @@ def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: 
         if shared is not None and "measured" not in end:
             free[me] = end["measured"] = alone
     needs = {"grids": ("inspected",), "challenge": ("inspected", "grids"), "lights": ("inspected",),
-             "noise": ("aligned",)}
+             "noise": ("aligned",), "steps": ("inspected",)}
     needs["lit_last"] = needs["lit_last_fit"] = ("inspected", "measured") if lit_last_read else ("inspected",)
-    for name in (*beside, "share") if shared is not None else beside:
+    for name in (*beside, "share", *after) if shared is not None else (*beside, *after):
         if shared is not None and free[1 - me] >= alone:
             measured_alone()                        # done before the other thread was free
         if name == "share" and shared is not None:
@@ -709,7 +724,8 @@ def main(argv: list[str]) -> None:
                              ("in_finish", "lit-last pair in finish"), ("unshared", "cues, skin one thread"),
                              ("unshrunk", "noise, last grid as before"),
                              ("before31", "background, relit as before"),
-                             ("before32", "relit try as before32")):
+                             ("before32", "relit try as before32"),
+                             ("before33", "flood, last steps as before33")):
             w = [r[other][name] for r in done if name in r.get(other, {})]
             if w:
                 print(f"  {label:26} median {statistics.median(w):7.2f}  p95 {np.percentile(w, 95):7.2f}")
@@ -723,6 +739,7 @@ def main(argv: list[str]) -> None:
                     ("patterns ahead", [r["ahead_ms"].get("patterns", 0.0) for r in done]),
                     ("lit-last pairs beside", [r["beside_ms"].get("lit_last", 0.0) for r in done]),
                     ("noise beside", [r["beside_ms"].get("noise", 0.0) for r in done]),
+                    ("last steps beside", [r["beside_ms"].get("steps", 0.0) for r in done]),
                     ("noise beside, as before", [r["unshrunk"]["beside_ms"].get("noise", 0.0) for r in done
                                                  if "unshrunk" in r])):
         if v:

@@ -6,6 +6,7 @@ dev-provision's directory, and references with a trailing newline (a ``$`` patte
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 
@@ -113,3 +114,49 @@ def test_references_with_a_trailing_newline_are_refused(field):
     with pytest.raises(err):
         validate(req)
     validate(request("verify", "CONSENT-T-0001", subject_ref="cust-42", business_ref="TXN:2026/11-7"))
+
+
+@pytest.mark.parametrize("value", ["0", "1.9", "-10", "120.5", "1e9", "nan", "inf", '"10"'])
+def test_the_liveness_workers_verdict_deadline_is_bounded(tmp_path, value):
+    # [session] worker_timeout_s (perf33): the worker's verdict deadline after the window's last frameset, 2..120 s:
+    # under 2 s a healthy worker on a loaded terminal could be killed, over 120 s a hung one holds the kiosk.
+    with pytest.raises(ConfigError) as exc:
+        load_text(tmp_path, f"[session]\nworker_timeout_s = {value}\n")
+    assert exc.value.code == "AGT_CONFIG_INVALID" and "worker_timeout_s" in exc.value.message
+
+
+class _Shrunk:
+    """The daemon's end of a real channel whose every wait is driven: the deadline the supervisor sets is noted,
+    and the wait itself lasts 1 ms (no test waits for the deadline)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.timeouts = sock, list[float]()
+
+    def settimeout(self, t: float) -> None:
+        self.timeouts.append(t)
+        self.sock.settimeout(0.001)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
+def test_the_liveness_workers_verdict_deadline_is_the_configured_one(tmp_path):
+    from agent.daemon import supervisor_settings
+    from agent.liveness.fusion import VerdictThresholds
+    from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerTimeout, RemoteJudge, SupervisorSettings
+    from agent.liveness.wire import recv
+    default = supervisor_settings(load_text(tmp_path, ""))
+    assert default.judge_timeout_s == SupervisorSettings().judge_timeout_s == 10.0     # unchanged by default
+    settings = supervisor_settings(load_text(tmp_path, "[session]\nworker_timeout_s = 37.5\n"), b"dots")
+    assert (settings.judge_timeout_s, settings.start_stall_s, settings.dot_reference) == (37.5, 60.0, b"dots")
+    sup = LivenessSupervisor(settings)
+    mine, worker = socket.socketpair()
+    with worker:
+        sup._sock = channel = _Shrunk(mine)
+        judge = RemoteJudge(sup, 32, bytes(32), VerdictThresholds(), [], "kiosk")
+        judge.sent = judge.acked = 32                   # the window's 32 framesets sent and acknowledged
+        with pytest.raises(LivenessWorkerTimeout, match=r"within 53\.5 s") as exc:
+            judge.finish()
+        assert recv(worker) == {"op": "judge"}
+    # 37.5 s plus 0.5 s per frameset sent; the worker is torn down (the next session starts a fresh one).
+    assert channel.timeouts == [53.5] and exc.value.code == "LIV_WORKER_TIMEOUT" and sup._sock is None

@@ -6,6 +6,7 @@ and the PAD bench). Face data lives only in memory here.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import functools
 import hashlib
@@ -292,6 +293,20 @@ class _LastFace:
         self.observed.set_result((aligned, face))
 
 
+@dataclass(frozen=True)
+class _StepsAhead:
+    """The window's last frameset's motion steps worked out ahead (``Judge._final_steps``): its landmarks as its
+    inspection found them, and each earlier cue frame's step to them."""
+    landmarks: np.ndarray
+    steps: list[tuple[FrameCues, _Once[tuple[float, float]]]]
+
+    def holds(self, landmarks: np.ndarray) -> bool:
+        """Whether ``landmarks`` are these to the bit (dtype, shape and bytes: the steps would be the same)."""
+        mine = self.landmarks
+        return (landmarks.dtype == mine.dtype and landmarks.shape == mine.shape
+                and landmarks.tobytes() == mine.tobytes())
+
+
 def _energy_bytes(energies: list[float]) -> bytes:
     return np.asarray(energies, dtype=np.float64).tobytes()
 
@@ -373,6 +388,10 @@ class Judge:
         self._lit_last: Future[dict[_PairKey, ProjectorLight] | None] | None = None
         # The window's last frameset's cues and material skin, shared by the two threads (``_LastFace``).
         self._last_face: _LastFace | None = None
+        # The window's last frameset's motion steps against earlier cue frames, worked out from its inspection's
+        # landmarks (``_final_steps``; perf33): the task, and what it took on (None until it has).
+        self._last_steps: Future[None] | None = None
+        self._steps_ahead_of: _StepsAhead | None = None
         self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
         # Lit frames' predicted patterns with their side of the pairs' reading worked out, by lit
         # frameset (``_pattern_ahead``), by the frameset whose coming queued the task: the lit one
@@ -624,6 +643,10 @@ class Judge:
             # beside the measurement then waited for it.
             assert share is not None
             self._tasks.append(self.pool.submit(self._last_face_share, share))
+            # Then the last frameset's motion steps (``_final_steps``), from its inspection's landmarks: a thread
+            # free of everything above takes them off the fold's hands (perf33).
+            self._last_steps = self.pool.submit(self._final_steps, submitted, face)
+            self._tasks.append(self._last_steps)
         self._drain(block=False)
 
     def close(self, timeout: float | None = None) -> bool:
@@ -649,7 +672,7 @@ class Judge:
         self._pending.clear()
         self._submitted = []
         self._last_grids = self._guessed_grids = self._last_challenge = self._last_lights = self._last_noise = None
-        self._lit_last = self._last_face = None
+        self._lit_last = self._last_face = self._last_steps = self._steps_ahead_of = None
         self._patterns = {}
         self.sets, self.aligned, self.faces, self.skins, self.boxes, self.background = [], [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
@@ -672,6 +695,57 @@ class Judge:
             share.skin.get()
         except Exception:                        # the measurement takes the same error, and fails with it
             pass
+
+    def _final_steps(self, submitted: list[tuple[FrameSet, Future[_Measured]]], face: Future[_Face]) -> None:
+        """The motion steps the fold of the window's last frameset would measure (``motion_step``), worked out
+        on a judge thread from its inspection's landmarks while its measurement goes on (perf33): against the
+        first earlier frameset with cues (``motion_steps``) and, under the illumination challenge, against each
+        earlier one with cues that the screen showed the last frame's colour under the lag guessed so far, a
+        third of the window before it (``_steps_ahead``'s pairs). Each is a ``_Once`` that the fold takes when
+        its cues' landmarks are these to the bit and its reference frame's cues are the very ones (else it
+        measures the step itself, as before): the same function on the same arrays. Runs on a judge thread;
+        waits only for tasks queued before it. A step no fold asks for costs only this task's time."""
+        try:
+            mesh = face.result().mesh
+            ch = self.challenge
+            if mesh is None or ch is None:
+                return
+            n = len(submitted)
+            cued = [(k, m.cues) for k, m in enumerate(f.result() for _, f in submitted[:-1]) if m.cues is not None]
+            if not cued:
+                return
+            refs = [cued[0][1]]
+            lag = self.lag_guess                 # (set once by the caller's fold, a few framesets before the end)
+            if Kind.ILLUMINATION in ch.kinds and ch.steps and lag is not None:
+                shown = shown_colours(ch, lag, ch.frames)
+                code = shown[n - 1] if n - 1 < len(shown) else None
+                if code is not None:
+                    refs += [c for k, c in cued
+                             if shown[k] == code and 3 * (n - 1 - k) >= len(shown) and c is not refs[0]]
+            landmarks = mesh.landmarks[:, :2].copy()    # as ``frame_cues`` keeps them
+            ahead = self._steps_ahead_of = _StepsAhead(landmarks, [
+                (ref, _Once(functools.partial(motion_step, ref.landmarks, landmarks))) for ref in refs])
+            # The last first: the fold asks for them from the first, so where it comes before this task is done the
+            # two meet in the middle rather than one waiting on each step the other is on.
+            for _, once in reversed(ahead.steps):
+                once.get()
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            return
+
+    def _motion(self, ref: FrameCues, cur: FrameCues) -> tuple[float, float]:
+        """``motion_step`` from cue frame ``ref`` to ``cur``: worked out ahead by ``_final_steps`` when ``cur`` is
+        the window's last frameset's, its landmarks the ones the task read (to the bit) and ``ref`` one it
+        took (that step, waited for if a thread is on it, else worked out here), else measured here."""
+        task, last = self._last_steps, self._submitted[-1][1] if self._submitted else None
+        if (task is not None and last is not None and last.done() and not last.cancelled()
+                and last.exception() is None and last.result().cues is cur
+                and not task.cancel()):          # (a task no thread has taken is cancelled: the steps are here)
+            ahead = self._steps_ahead_of
+            if ahead is not None and ahead.holds(cur.landmarks):
+                for r, once in ahead.steps:
+                    if r is ref:
+                        return once.get()
+        return motion_step(ref.landmarks, cur.landmarks)
 
     def _final_grids(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
                      ) -> tuple[tuple[int, int, int, int], list[_Grid | None]] | None:
@@ -927,7 +1001,7 @@ class Judge:
             c = r.cues
             if c is not None:
                 if self.cues:                    # motion against the first face frame, as it comes
-                    self.motion_steps.append(motion_step(self.cues[0].landmarks, c.landmarks))
+                    self.motion_steps.append(self._motion(self.cues[0], c))
                 self.cues.append(c)
                 self.cue_frames.append(k)
         self.faces.append(report.face)
@@ -1031,7 +1105,7 @@ class Judge:
         """Landmark motion from cue frame ``i`` to cue frame ``j``."""
         step = self.pair_steps.get((i, j))
         if step is None:
-            step = self.pair_steps[(i, j)] = motion_step(self.cues[i].landmarks, self.cues[j].landmarks)
+            step = self.pair_steps[(i, j)] = self._motion(self.cues[i], self.cues[j])
         return step
 
     def _lights_ahead(self) -> None:
@@ -1491,33 +1565,68 @@ def _colour_step(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.maximum(a, b), 1e-12)))
 
 
-def _flood_floor(levels: list[float], k: int, before: list[int], after: list[int]) -> float:
-    """The level frame ``k`` would have without a foreign flood, from its state's nearest frames ``before`` and
-    ``after`` it: with frames on both sides (``FLOOD_RAMP``), the least, at ``k``, of the lines through a frame
-    before and a frame after that the others bear out: none of them stands under it by more than
-    ``FLOOD_LINE_DN`` (light only adds: the room's light is under every frame) and a third stands on it within
-    that (a ramp lies on a line, a step or a burst's run does not). A slow ramp of the room's light, the
-    daylight's as a door opens, lies on such a line; a burst on one frame only raises the lines through it, so
-    the least is a line through frames it missed. Without such a line, or without ``FLOOD_RAMP``, or with
-    frames on one side only: the least of their levels (counter30's). Never under that least: a line's level
-    at ``k`` lies between its two ends'."""
-    least = min(levels[j] for j in before + after)
-    if not (FLOOD_RAMP and before and after):
-        return least
+def _flood_neighbours(levels: np.ndarray, lit: list[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's ``FLOOD_REACH`` frames of its projector state with a level nearest it before and after it
+    (``before``: the latest of them last; ``after``: the earliest first), each an (n, ``FLOOD_REACH``) array of
+    frame indices, -1 where it has fewer (the last of ``before``'s row is the nearest)."""
+    n, reach = len(levels), FLOOD_REACH
+    finite = np.isfinite(levels)
+    before, after = np.full((n, reach), -1, np.intp), np.full((n, reach), -1, np.intp)
+    for state in (False, True):
+        same = [j for j in range(n) if lit[j] == state and finite[j]]
+        for k in (k for k in range(n) if lit[k] == state):
+            p = bisect.bisect_left(same, k)
+            b, a = same[max(p - reach, 0):p], same[bisect.bisect_right(same, k):][:reach]
+            before[k, reach - len(b):] = b
+            after[k, :len(a)] = a
+    return before, after
 
-    def line(i: int, j: int, m: int) -> float:
-        return levels[i] + (levels[j] - levels[i]) * (m - i) / (j - i)
-    near = before + after
-    held = [line(i, j, k) for i in before for j in after
-            if all(levels[m] >= line(i, j, m) - FLOOD_LINE_DN for m in near)
-            and any(abs(levels[m] - line(i, j, m)) <= FLOOD_LINE_DN for m in near if m not in (i, j))]
-    return min(held, default=least)
+
+def _flood_floors(levels: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The level each frame would have without a foreign flood (``_flood_neighbours``' frames of its state
+    before and after it; +inf without any): with frames on both sides (``FLOOD_RAMP``), the least, at the
+    frame, of the lines through a frame before and a frame after that the others bear out: none of them stands
+    under it by more than ``FLOOD_LINE_DN`` (light only adds: the room's light is under every frame) and a
+    third stands on it within that (a ramp lies on a line, a step or a burst's run does not). A slow ramp of
+    the room's light, the daylight's as a door opens, lies on such a line; a burst on one frame only raises
+    the lines through it, so the least is a line through frames it missed. Without such a line, or without
+    ``FLOOD_RAMP``, or with frames on one side only: the least of their levels (counter30's). Never under that
+    least: a line's level at the frame lies between its two ends'.
+
+    Every frame at once (perf33: 32 frames' loops of Python were ~1.6 ms of ``finish``'s CPU): a line's level
+    at frame m is ``levels[i] + (levels[j] - levels[i]) * (m - i) / (j - i)``, the very operations in the very
+    order of perf32's line per frame (``tests/helpers/liveness_reference.py``'s ``flood_floor_before33``), each
+    rounded once in float64, so every floor is the same to the bit."""
+    n = len(levels)
+    near = np.concatenate([before, after], axis=1)                          # (n, 2R)
+    has = near >= 0
+    safe = np.where(has, near, 0)
+    least = np.where(has, levels[safe], np.inf).min(axis=1)
+    if not FLOOD_RAMP or n == 0:
+        return least
+    i, j = before[:, :, None], after[:, None, :]                            # (n, R, 1), (n, 1, R)
+    pair = (i >= 0) & (j >= 0)                                              # (n, R, R)
+    i, j = np.where(pair, i, 0), np.where(pair, j, 0)           # (a pair that is none: read, never taken)
+    li, lj = levels[i], levels[j]
+    rise, span = lj - li, (j - i).astype(np.float64)
+    m = safe[:, None, None, :]                                              # (n, 1, 1, 2R)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        line = li[..., None] + rise[..., None] * (m - i[..., None]).astype(np.float64) / span[..., None]
+        lm = levels[m]
+        under = has[:, None, None, :] & ~(lm >= line - FLOOD_LINE_DN)      # a frame under the line
+        on = (has[:, None, None, :] & (m != i[..., None]) & (m != j[..., None])
+              & (np.abs(lm - line) <= FLOOD_LINE_DN))                       # a third frame on it
+        held = pair & ~under.any(axis=3) & on.any(axis=3)
+        k = np.arange(n, dtype=np.float64)[:, None, None]
+        at = li + rise * (k - i) / span
+    lowest = np.where(held, at, np.inf).min(axis=(1, 2))
+    return np.where(held.any(axis=(1, 2)), lowest, least)
 
 
 def flood_frames(levels: list[float], lit: list[bool], colour: list[np.ndarray | None] | None = None
                  ) -> list[bool]:
     """Which frames a foreign light flooded: a background level (``background_levels``) over its floor
-    (``_flood_floor``: of the ``FLOOD_REACH`` frames of its projector state nearest it on either side, the lowest
+    (``_flood_floors``: of the ``FLOOD_REACH`` frames of its projector state nearest it on either side, the lowest
     line through one on each side, a ramp of the room's light de-trended; the least of them with frames on one side
     only) by more than ``FLOOD_RISE_DN``. A frame with no level is none; so is a frame with no other frame of its
     state in the window (nothing to tell a flood from). With ``colour`` (``colour_levels``): nor a frame whose
@@ -1525,12 +1634,18 @@ def flood_frames(levels: list[float], lit: list[bool], colour: list[np.ndarray |
     clear before and after it (one where it has only one; a visible light that leaks into IR, not a foreign IR
     flood); a frame without a colour level, or without a clear frame with one, stays flagged."""
     n = len(levels)
-    out = []
-    for k in range(n):
-        same = [j for j in range(n) if j != k and lit[j] == lit[k] and np.isfinite(levels[j])]
-        before, after = [j for j in same if j < k][-FLOOD_REACH:], [j for j in same if j > k][:FLOOD_REACH]
-        out.append(bool(np.isfinite(levels[k]) and (before or after)
-                        and levels[k] > _flood_floor(levels, k, before, after) + FLOOD_RISE_DN))
+    lv = np.asarray(levels, dtype=np.float64).reshape(n)
+    before, after = _flood_neighbours(lv, lit)
+    floors = _flood_floors(lv, before, after)
+    found = np.isfinite(lv) & ((before[:, -1] >= 0) | (after[:, 0] >= 0))
+    with np.errstate(invalid="ignore"):
+        out = [bool(v) for v in found & (lv > floors + FLOOD_RISE_DN)]
+    return _colour_cleared(out, colour)
+
+
+def _colour_cleared(out: list[bool], colour: list[np.ndarray | None] | None) -> list[bool]:
+    """``flood_frames``' IR flags ``out`` less the frames ``colour`` says a visible light lit (its docstring)."""
+    n = len(out)
     if colour is None or not any(out):
         return out
     clear = {j: c for j, c in enumerate(colour) if not out[j] and c is not None}

@@ -665,3 +665,38 @@ def pattern_reading_alone(diff: np.ndarray, skin: np.ndarray,
     if best is not None:
         return best
     return NOTHING_EXPLAINED if nothing else float("inf")      # (unit33: a fit that explained nothing)
+
+
+def flood_floors_before33(levels: list[float], lit: list[bool]) -> list[float | None]:
+    """perf32's ``judge.flood_frames`` IR rule frame by frame in Python (``_flood_floor``), before perf33 worked
+    every frame's floor out at once (``judge._flood_floors``): each frame's floor, None for a frame the rule
+    reads no floor for (no level, or no frame of its state with a level on either side). The judge's floors
+    must be these to the bit."""
+    def floor(k: int, before: list[int], after: list[int]) -> float:
+        least = min(levels[j] for j in before + after)
+        if not (FLOOD_RAMP and before and after):
+            return least
+
+        def line(i: int, j: int, m: int) -> float:
+            return levels[i] + (levels[j] - levels[i]) * (m - i) / (j - i)
+        near = before + after
+        held = [line(i, j, k) for i in before for j in after
+                if all(levels[m] >= line(i, j, m) - FLOOD_LINE_DN for m in near)
+                and any(abs(levels[m] - line(i, j, m)) <= FLOOD_LINE_DN for m in near if m not in (i, j))]
+        return min(held, default=least)
+    n = len(levels)
+    out: list[float | None] = []
+    for k in range(n):
+        same = [j for j in range(n) if j != k and lit[j] == lit[k] and np.isfinite(levels[j])]
+        before, after = [j for j in same if j < k][-FLOOD_REACH:], [j for j in same if j > k][:FLOOD_REACH]
+        out.append(floor(k, before, after) if np.isfinite(levels[k]) and (before or after) else None)
+    return out
+
+
+def flood_frames_before33(levels: list[float], lit: list[bool], colour: list | None = None) -> list[bool]:
+    """``judge.flood_frames`` as perf32 ran it: the IR floors frame by frame (``flood_floors_before33``), then the
+    colour's check (``judge._colour_cleared``, unchanged). The bench's reference (``bench_finish_cpu``'s
+    ``before33``)."""
+    from agent.liveness.judge import _colour_cleared
+    flags = [f is not None and levels[k] > f + FLOOD_RISE_DN for k, f in enumerate(flood_floors_before33(levels, lit))]
+    return _colour_cleared(flags, colour)

@@ -149,8 +149,65 @@ def test_the_last_framesets_pairs_are_queued_first_of_the_work_beside_its_measur
     # before the verification.
     # The last frameset's cues and material skin are shared once its face is known (perf29): the
     # other thread's share goes after all the work beside the measurement (a thread free of it helps).
+    # Then its motion steps from its inspection's landmarks (perf33), taken by a thread free of all the rest.
     assert last == ["_inspect", "_measure", "_final_lights", "_final_grids", "_final_noise", "_final_lit_last_fit",
-                    "_final_lit_last", "_final_challenge", "_last_face_share"]
+                    "_final_lit_last", "_final_challenge", "_last_face_share", "_final_steps"]
+
+
+def _judged(gate, sets, challenge, pool, *, ahead: str, monkeypatch) -> tuple[Judge, object, list[tuple]]:
+    """``sets`` over again as a window of ``challenge`` judged on ``pool`` (None: one thread); ``ahead``: "waited"
+    (the last frameset's steps task done before ``finish``), "moved" (done, then its landmarks changed: no longer
+    the last cues'), "none". The judge (not closed), its result and every ``motion_step`` of ``finish`` (its
+    thread, its two landmark arrays)."""
+    calls: list[tuple] = []
+    real = J.motion_step
+
+    def counted(*args):
+        calls.append((threading.current_thread().name, *args))
+        return real(*args)
+    monkeypatch.setattr(J, "motion_step", counted)
+    judge = Judge(gate, VerdictThresholds(), challenge=challenge, pool=pool)
+    for k in range(challenge.frames):
+        judge.add(sets[k % 2])
+        if pool is not None and k < challenge.frames - 1:
+            judge._submitted[-1][1].result()
+            judge.fold_ready()
+    if ahead != "none":
+        assert judge._last_steps is not None
+        judge._last_steps.result()
+        judge._submitted[-1][1].result()
+        if ahead == "moved":
+            got = judge._steps_ahead_of
+            assert got is not None
+            got.landmarks[0, 0] += 1.0
+    calls.clear()                              # (the earlier folds' and the task's)
+    r = judge.finish()
+    return judge, r, calls
+
+
+@pytest.mark.parametrize("ahead", ["waited", "moved"])
+def test_the_last_framesets_motion_steps_are_worked_out_ahead_to_the_bit(gate, windows, monkeypatch, ahead):
+    # perf33: the last frameset's steps (against the first cue frame; under the illumination challenge, against
+    # the frames the screen showed its colour a third of the window before it) were ~3 ms of its fold on the
+    # caller's thread after its measurement; a judge thread works them out from its inspection's landmarks. The
+    # fold takes them only where its cues' landmarks are those to the bit: the same steps and verdict as one
+    # thread's judge either way; none measured by the caller when they were ready, all when the landmarks moved.
+    _, sets = windows["single"]
+    challenge = Challenge.from_nonce(bytes(range(32)), 12, (Kind.PROJECTOR, Kind.ILLUMINATION))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-judge") as pool:
+        threaded, r, calls = _judged(gate, sets, challenge, pool, ahead=ahead, monkeypatch=monkeypatch)
+        taken, last = threaded._steps_ahead_of, threaded.cues[-1].landmarks
+        refs = [ref.landmarks for ref, _ in taken.steps] if taken is not None else []
+        steps = digest([threaded.motion_steps, sorted(threaded.pair_steps.items())])
+        threaded.close()
+    alone, r1, _ = _judged(gate, sets, challenge, None, ahead="none", monkeypatch=monkeypatch)
+    assert taken is not None and len(taken.steps) >= 2     # the first cue frame's and same-colour frames' steps
+    # The caller's steps from a frame the task took to the last (finish's lag may pair the last with others too).
+    mine = [c for c in calls if c[0] == threading.current_thread().name and c[2] is last
+            and any(c[1] is ref for ref in refs)]
+    assert len(mine) == (0 if ahead == "waited" else len(taken.steps))
+    assert steps == digest([alone.motion_steps, sorted(alone.pair_steps.items())])
+    assert digest([r.verdict.to_dict(), r.evidence]) == digest([r1.verdict.to_dict(), r1.evidence])
 
 
 @pytest.mark.parametrize("order", ["the other thread takes both", "the measuring thread takes both",
