@@ -4,9 +4,10 @@ a storm's multi-stroke lightning through a branch's glass front (``atrium.Lightn
 the brows (``identity.BANGS_*``, ``head.bangs_parts``), and the earlier families (the twenty-first included) left as
 they were.
 
-Nothing here computes a verdict, a score or a quality decision on the twenty-second family: it is the unseen test
-family of the thirty-third session (``hil.padeval.UNSEEN_SPLITS``), built and not run by its builder. Tests read
-its lights' fields, its frames' light, its people's geometry, pools and refusals only (rendering checks)."""
+Nothing here computes a verdict, a score or a quality decision on the twenty-second family: it was the unseen test
+family of the thirty-third session, built and not run by its builder, and evaluated once since (docs/liveness.md,
+*The twenty-second family*). Tests read its lights' fields, its frames' light, its people's geometry and pools only
+(rendering checks)."""
 
 import dataclasses
 
