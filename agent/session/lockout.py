@@ -89,7 +89,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -269,6 +269,10 @@ def merged(held: deque[Stamp], logged: list[Stamp]) -> tuple[deque[Stamp], list[
         same = next((i for i in free if abs(g.ts - kept[i].ts) < STRIKE_MATCH_S), None)
         if same is None:
             kept.append(g)
+        elif not kept[same].window_s and not replace(g, window_s=0.0).corrects(kept[same]):
+            free.remove(same)                   # a strike stamped before sec33, its window taken quietly (the upgrade)
+            kept[same] = replace(kept[same], window_s=g.window_s)
+            continue
         elif g.corrects(kept[same]):
             free.remove(same)
             kept[same] = g
@@ -585,13 +589,18 @@ class Lockout:
                     logged.setdefault(e.key, []).append(g)
         found: dict[str, list[Stamp]] = {}
         with self._lock:
+            changed = False
             for k, stamps in logged.items():
-                q, lost = merged(self._fails.get(k, deque()), stamps)
+                held = self._fails.get(k, deque())
+                q, lost = merged(held, stamps)
+                if list(q) != list(held):               # (also a window taken quietly: sec33's upgrade)
+                    self._fails[k], changed = q, True
                 if lost:
-                    self._fails[k], found[k] = q, lost
+                    found[k] = lost
+            if changed:
+                self._save(now)
             if not found:
                 return
-            self._save(now)
         why = "the state file is missing" if not had_state else "the state file holds fewer of them"
         log.error("lockout: error[%s]: %d key(s)' strikes short of a lockout restored from the audit log: %s "
                   "(deleted or put back from before them?)", STRIKES_RESTORED, len(found), why)

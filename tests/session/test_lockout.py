@@ -870,3 +870,22 @@ def test_a_logged_window_is_bounded(tmp_path):
                                     "pending": {}}))
         with pytest.raises(LockoutStateError):
             Lockout(s, clock=clock, path=path, elapsed=clock.elapsed)
+
+
+def test_a_state_file_from_before_sec33_takes_the_logs_windows_without_a_restore(tmp_path):
+    # The upgrade: lockout.json's strikes written by strikes32 carry no window ([ts, boot, boot_ms]); their entries
+    # do (lockout_strike has carried window_s since sec28). The first start takes each entry's window quietly (no
+    # strikes_restored: nothing was lost), and then keeps it when the config's window is lowered.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:a")
+    lockout.fail("subject:a")
+    data = json.loads(path.read_text())
+    data["fails"] = {"subject:a": [_at(1000.0)[:3], _at(1000.0)[:3]]}        # as strikes32 wrote them
+    path.write_text(json.dumps(data))
+    clock.wait(30.0)
+    restarted = _restarted(clock, log, path, "kept", failure_window_s=5.0)
+    assert _events(log, "strikes_restored") == []
+    assert json.loads(path.read_text())["fails"] == {"subject:a": [_at(1000.0), _at(1000.0)]}
+    restarted.fail("subject:a")
+    with pytest.raises(LockedOut):
+        restarted.check("subject:a")
