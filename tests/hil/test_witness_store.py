@@ -275,7 +275,17 @@ def test_an_unfetched_drop_stays_flagged_in_the_shared_store_for_every_server(ki
         count_to(b, 2 * WITNESS_HISTORY + 3)                        # drops up to the fetch are no news; one past it is
         got = a.unfetched(TERMINAL)
         assert got is not None and (got.lo, got.hi, got.times) == (1, 2 * WITNESS_HISTORY + 3 - WITNESS_HISTORY, 3)
-        if redis_url is not None:                                   # a record this server does not write: refused
+        if redis_url is not None:
+            # A server process started afresh (not this test's clients) reads the same flag.
+            import subprocess
+            import sys
+            code = ("import sys; from hil.ingest.attestation import WitnessStore; from hil.ingest.redis_store import "
+                    "RedisStore; u = WitnessStore(RedisStore.from_url(sys.argv[1], prefix=sys.argv[2])).unfetched("
+                    "sys.argv[3]); print(u.lo, u.hi, u.times)")
+            out = subprocess.run([sys.executable, "-c", code, redis_url, prefix, TERMINAL], capture_output=True,
+                                 text=True, timeout=60, check=True)
+            assert out.stdout.split() == ["1", str(WITNESS_HISTORY + 3), "3"]
+            # A record this server does not write: refused.
             redis.Redis.from_url(redis_url).set(f"{prefix}wu:{TERMINAL}", b"1 2 x")
             with pytest.raises(WitnessUnreadable):
                 b.unfetched(TERMINAL)
