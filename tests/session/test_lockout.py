@@ -889,3 +889,17 @@ def test_a_state_file_from_before_sec33_takes_the_logs_windows_without_a_restore
     restarted.fail("subject:a")
     with pytest.raises(LockedOut):
         restarted.check("subject:a")
+
+
+def test_a_charge_open_in_the_log_keeps_its_window_when_the_config_s_is_lowered(tmp_path):
+    # The daemon killed in a challenge window; root deletes lockout.json, lowers failure_window_s to 5 s, sets the
+    # clock forward and restarts 30 s later. lockout_charge carried no window before sec33, so the restore aged it on
+    # the 5 s and the charge never counted; it carries its 60 s now, and counts as a strike.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.begin("s-1", "subject:a")                                       # then SIGKILL
+    assert _events(log, "lockout_charge")[0]["window_s"] == 60.0
+    clock.wait(30.0)
+    clock.now += 3600.0
+    restarted = _restarted(clock, log, path, "deleted", failure_window_s=5.0)
+    assert len(restarted._fails["subject:a"]) == 1
+    assert [d["charged"] for d in _events(log, "strikes_restored")] == [True]
