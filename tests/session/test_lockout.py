@@ -728,12 +728,14 @@ def test_an_older_state_file_s_bare_strike_times_are_read_as_before(tmp_path):
 @pytest.mark.parametrize("edited, restored", [
     ([1000.0, 1000.0], [(2, "BEHIND")]),
     ([[1000.0, "x", 2**62], [1000.0, "x", 2**62]], None),
-], ids=["stripped", "rewritten"])
+    ([[1000.0, "b00t-1", 50_000], [1000.0, "b00t-1", 50_000]], []),
+], ids=["stripped", "rewritten", "before_sec33"])
 def test_strikes_whose_stamps_were_edited_get_the_logs_back(tmp_path, edited, restored):
     # Root edits lockout.json's strikes, restarts and sets the clock forward: back to bare times (stripped: the system
     # clock alone would age them), or with their stamps rewritten (review32c: another boot id, boot_ms far ahead, no
     # longer "this boot"). The log's lockout_strike entries carry the stamps (boot, boot_ms), which its chain binds,
-    # and the restore puts them back whenever the file's lack them or read otherwise.
+    # and the restore puts them back whenever the file's lack them or read otherwise. before_sec33 (the upgrade): the
+    # file's strikes without their window take their entries' quietly (no strikes_restored: nothing was lost).
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("subject:a")
     lockout.fail("subject:a")
@@ -870,25 +872,6 @@ def test_a_logged_window_is_bounded(tmp_path):
                                     "pending": {}}))
         with pytest.raises(LockoutStateError):
             Lockout(s, clock=clock, path=path, elapsed=clock.elapsed)
-
-
-def test_a_state_file_from_before_sec33_takes_the_logs_windows_without_a_restore(tmp_path):
-    # The upgrade: lockout.json's strikes written by strikes32 carry no window ([ts, boot, boot_ms]); their entries
-    # do (lockout_strike has carried window_s since sec28). The first start takes each entry's window quietly (no
-    # strikes_restored: nothing was lost), and then keeps it when the config's window is lowered.
-    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
-    lockout.fail("subject:a")
-    lockout.fail("subject:a")
-    data = json.loads(path.read_text())
-    data["fails"] = {"subject:a": [_at(1000.0)[:3], _at(1000.0)[:3]]}        # as strikes32 wrote them
-    path.write_text(json.dumps(data))
-    clock.wait(30.0)
-    restarted = _restarted(clock, log, path, "kept", failure_window_s=5.0)
-    assert _events(log, "strikes_restored") == []
-    assert json.loads(path.read_text())["fails"] == {"subject:a": [_at(1000.0), _at(1000.0)]}
-    restarted.fail("subject:a")
-    with pytest.raises(LockedOut):
-        restarted.check("subject:a")
 
 
 def test_a_charge_open_in_the_log_keeps_its_window_when_the_config_s_is_lowered(tmp_path):
