@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -168,6 +169,7 @@ class LockoutEntry:
     tpm: TpmStamp | None = None       # the TPM's clock when it was written, where a TPM is configured (sec29)
     boot: str = ""                    # lockout_graced's boot id and host CLOCK_BOOTTIME (ms), TPM or not (sec32)
     boot_ms: int = 0
+    window_s: float = 0.0             # lockout_strike's and lockout_charge's failure window when written (0: none)
 
 
 BOOT_UNREAD = "unreadable"          # the boot id of a process that could not read it: equal to none (boot32)
@@ -256,6 +258,19 @@ def _old_by_boot(d: dict[str, Any], stamp: TpmStamp | None, elapsed: tuple[str, 
     return not same_boot(boot, boot_ms, *elapsed) or elapsed[1] - boot_ms >= window_ms
 
 
+# How long a strike's own failure window (its entry's ``window_s``) is honoured at most, and so how far back the
+# lockout's restore reads the log whatever today's config says (sec33: root lowering the windows in the config must not
+# shorten the reading past strikes and lockouts written under longer ones).
+LOGGED_WINDOW_MAX_S = 86_400.0
+
+
+def _window(w: Any) -> float:
+    """An entry's ``window_s``: a positive finite number of seconds, else 0.0 (none: today's window rules)."""
+    if isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0:
+        return float(w)
+    return 0.0
+
+
 def lockout_entries(path: str | os.PathLike[str], since: float, tpm_now: TpmStamp | None = None,
                     window_ms: int = 0, elapsed: tuple[str, int] | None = None) -> list[LockoutEntry]:
     """The lockout entries of the audit log at ``path`` written at or after ``since`` (Unix s), oldest
@@ -289,7 +304,7 @@ def lockout_entries(path: str | os.PathLike[str], since: float, tpm_now: TpmStam
                 boot, boot_ms = "", 0
             found.append(LockoutEntry(entry["seq"], ts, entry["event"], d["key"], float(d["until"]),
                                       _text(d.get("why")), _text(d.get("session_id"), 128), stamp,
-                                      boot[:64], boot_ms))
+                                      boot[:64], boot_ms, _window(d.get("window_s"))))
     return found[::-1]
 
 

@@ -61,7 +61,10 @@ set an hour forward bought a new grace each time, 24 a day, no strike); its ``lo
 or ``lockout_charge`` entry carries the same stamps (the TPM's, ``boot`` and ``boot_ms``), so the restore from the
 log ages it alike, reads the log back past entries only the system clock calls old, and gives back the stamps a
 state file was stripped of (:func:`merged`). A state file written before strikes32 (bare strike times) is read as
-before: those strikes age on the system clock alone. Without a TPM a reboot starts CLOCK_BOOTTIME again, and the
+before: those strikes age on the system clock alone. Since sec33 each strike keeps the failure window it was struck
+under (``Stamp.window_s``, the entries' ``window_s``) and the restore reads the log back ``LOGGED_WINDOW_MAX_S`` (a
+day) whatever the config says: root lowering ``failure_window_s`` (or ``lockout_s``) and restarting forgets none.
+Without a TPM a reboot starts CLOCK_BOOTTIME again, and the
 last boot's strikes and graces then age on the system clock alone.
 Without a TPM neither of sec29's two holes closes: a cut of the unanchored tail is not detected, and a clock set forward
 ends a lockout; the server's own counts stand then (``docs/keys.md``, *The audit counter and the TPM's clock*).
@@ -79,18 +82,27 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import SessionSettings
-from agent.observe.ledger import BOOT_UNREAD, LOCKOUT_RUNS, LockoutEntry, TpmStamp, lockout_entries, same_boot
+from agent.observe.ledger import (
+    BOOT_UNREAD,
+    LOCKOUT_RUNS,
+    LOGGED_WINDOW_MAX_S,
+    LockoutEntry,
+    TpmStamp,
+    lockout_entries,
+    same_boot,
+)
 from agent.security.audit import CUT_CODE
 from agent.session.errors import LockedOut, SessionError
 
@@ -170,12 +182,23 @@ class Stamp:
     """A host-late grace (late31) or a strike short of a lockout (strikes32), stamped on every clock the terminal
     has (sec32): the system clock's ``ts``, the kernel's ``boot`` and ``boot_ms`` (:func:`host_elapsed`), and the
     TPM's clock where one is configured. Its hour (a grace's) or its failure window (a strike's) runs while *any* of
-    them says it does, as a lockout does (:meth:`age_s`)."""
+    them says it does, as a lockout does (:meth:`age_s`).
+
+    ``window_s`` (sec33): a strike's failure window when it was struck (0: a grace's, or a strike stamped before
+    sec33): it stays that long at least, whatever the config says later (:meth:`lasts`; review32c: the restore aged
+    it on today's ``failure_window_s``, so root lowering it and restarting forgot the strikes)."""
 
     ts: float
     boot: str = ""
     boot_ms: int = 0
     tpm: TpmStamp | None = None
+    window_s: float = 0.0
+
+    def lasts(self, today: float) -> float:
+        """How long it stays: the longer of today's window and its own, its own at most ``LOGGED_WINDOW_MAX_S`` (a
+        window lowered in the config forgets no strike; one raised keeps them longer, as the server's count would;
+        the bound is how far back the restore reads the log)."""
+        return max(today, min(self.window_s, LOGGED_WINDOW_MAX_S))
 
     def age_s(self, now: float, elapsed: tuple[str, int], t: TpmStamp | None) -> float:
         """Its age: the least of the system clock's, the TPM's (its own bound by CLOCK_BOOTTIME within one boot,
@@ -192,26 +215,32 @@ class Stamp:
 
     def state(self) -> list[object]:
         t = self.tpm
-        return [self.ts, self.boot, self.boot_ms, *([t.epoch, t.time_ms, t.clock_ms] if t is not None else [])]
+        return [self.ts, self.boot, self.boot_ms, *([t.epoch, t.time_ms, t.clock_ms] if t is not None else []),
+                *([self.window_s] if self.window_s else [])]
 
     @classmethod
     def of_state(cls, v: object) -> Stamp:
         """A state file's grace or strike: a bare time (late31's graces, the strikes before strikes32) or
-        :meth:`state`'s list (``TypeError``/``ValueError``)."""
+        :meth:`state`'s list, a strike's own window last since sec33 (``TypeError``/``ValueError``)."""
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return cls(float(v))
-        if not isinstance(v, list) or len(v) not in (3, 6):
+        if not isinstance(v, list) or len(v) not in (3, 4, 6, 7):
             raise TypeError("stamp")
         ts, boot, boot_ms = float(v[0]), str(v[1])[:64], int(v[2])
-        tpm = TpmStamp(str(v[3])[:32], int(v[4]), int(v[5]), boot, boot_ms) if len(v) == 6 else None
-        return cls(ts, boot, boot_ms, tpm)
+        tpm = TpmStamp(str(v[3])[:32], int(v[4]), int(v[5]), boot, boot_ms) if len(v) >= 6 else None
+        window = float(v[-1]) if len(v) in (4, 7) else 0.0
+        if not (math.isfinite(window) and window >= 0):
+            raise ValueError("window")
+        return cls(ts, boot, boot_ms, tpm, window)
 
     @classmethod
     def of_entry(cls, e: LockoutEntry, length: float) -> Stamp:
-        """The stamp of a ``lockout_strike``, ``lockout_charge`` or ``lockout_graced`` entry, whose ``until`` is
-        ``length`` after its system clock's time (entries written before strikes32 carry no ``boot``: the system
-        clock and the TPM's, where stamped, then age them)."""
-        return cls(e.until - length, e.boot, e.boot_ms, e.tpm)
+        """The stamp of a ``lockout_strike``, ``lockout_charge`` or ``lockout_graced`` entry, whose ``until`` is its
+        own window (``window_s``, sec33) after its system clock's time, or ``length`` after it where the entry
+        names none (a grace's hour; strikes and charges logged before sec33). Entries written before strikes32
+        carry no ``boot``: the system clock and the TPM's, where stamped, then age them."""
+        own = e.window_s if e.event != "lockout_graced" else 0.0
+        return cls(e.until - (own or length), e.boot, e.boot_ms, e.tpm, own)
 
     def corrects(self, other: Stamp) -> bool:
         """Whether this stamp, the audit log's, holds a clock that ``other``, the state file's of the same time,
@@ -223,6 +252,8 @@ class Stamp:
         if self.tpm is not None and (other.tpm is None or self.tpm.epoch != other.tpm.epoch
                                      or apart(self.tpm.time_ms, other.tpm.time_ms)
                                      or apart(self.tpm.clock_ms, other.tpm.clock_ms)):
+            return True
+        if self.window_s and self.window_s != other.window_s:     # sec33: a window rewritten shorter, or dropped
             return True
         return bool(self.boot) and (self.boot != other.boot or apart(self.boot_ms, other.boot_ms))
 
@@ -238,6 +269,10 @@ def merged(held: deque[Stamp], logged: list[Stamp]) -> tuple[deque[Stamp], list[
         same = next((i for i in free if abs(g.ts - kept[i].ts) < STRIKE_MATCH_S), None)
         if same is None:
             kept.append(g)
+        elif not kept[same].window_s and not replace(g, window_s=0.0).corrects(kept[same]):
+            free.remove(same)                   # a strike stamped before sec33, its window taken quietly (the upgrade)
+            kept[same] = replace(kept[same], window_s=g.window_s)
+            continue
         elif g.corrects(kept[same]):
             free.remove(same)
             kept[same] = g
@@ -325,7 +360,7 @@ class Lockout:
     def _in_window(self, q: deque[Stamp], now: float, elapsed: tuple[str, int], t: TpmStamp | None) -> deque[Stamp]:
         """The strikes of ``q`` still in their failure window by any clock (strikes32: a system clock set forward
         ages none of them; :meth:`Stamp.age_s`)."""
-        return deque(g for g in q if g.age_s(now, elapsed, t) < self.s.failure_window_s)
+        return deque(g for g in q if g.age_s(now, elapsed, t) < g.lasts(self.s.failure_window_s))
 
     def fail(self, *keys: str) -> None:
         """One failed presentation for each of ``keys``, stamped on every clock (:class:`Stamp`, strikes32)."""
@@ -335,7 +370,7 @@ class Lockout:
             t, elapsed = self._tpm_now(), self.elapsed()
             for k in keys:
                 q = self._in_window(self._fails[k], now, elapsed, t)
-                q.append(Stamp(now, elapsed[0], elapsed[1], t))
+                q.append(Stamp(now, elapsed[0], elapsed[1], t, self.s.failure_window_s))
                 self._fails[k] = q
                 if len(q) >= self.s.max_failures:
                     self._until[k] = now + self.s.lockout_s
@@ -362,7 +397,7 @@ class Lockout:
             boot, boot_ms = self.elapsed()
             for k in keys:
                 self._record("lockout_charge", key=k, until=now + self.s.failure_window_s, session_id=session_id,
-                             boot=boot, boot_ms=boot_ms)
+                             window_s=self.s.failure_window_s, boot=boot, boot_ms=boot_ms)
 
     def _settled(self, session_id: str, keys: list[str]) -> None:
         """The charge of ``session_id`` settled (a verdict, the terminal's fault, or counted as a strike): so
@@ -465,9 +500,9 @@ class Lockout:
         assert self.audit is not None
         now = self.clock()
         t = self._tpm_now()
-        window = max(self.s.lockout_s, self.s.failure_window_s)
-        if self.s.host_late_grace_per_hour > 0:     # sec32: a grace of 20 minutes ago was past a 15-minute window
-            window = max(window, GRACE_S)
+        # As far back as any strike's own window is honoured (sec33: not today's config alone, which root lowers
+        # to hide the strikes and lockouts written under longer windows; review32c); a grace's hour is within it.
+        window = max(self.s.lockout_s, self.s.failure_window_s, LOGGED_WINDOW_MAX_S)
         try:
             entries = lockout_entries(self.audit.path, now - window, t, int(window * 1000), self.elapsed())
         except OSError as exc:
@@ -550,22 +585,27 @@ class Lockout:
                 logged.pop(e.key, None)
             elif e.event == "lockout_strike":
                 g = Stamp.of_entry(e, window)
-                if g.age_s(now, elapsed, t) < window:
+                if g.age_s(now, elapsed, t) < g.lasts(window):
                     logged.setdefault(e.key, []).append(g)
         found: dict[str, list[Stamp]] = {}
         with self._lock:
+            changed = False
             for k, stamps in logged.items():
-                q, lost = merged(self._fails.get(k, deque()), stamps)
+                held = self._fails.get(k, deque())
+                q, lost = merged(held, stamps)
+                if list(q) != list(held):               # (also a window taken quietly: sec33's upgrade)
+                    self._fails[k], changed = q, True
                 if lost:
-                    self._fails[k], found[k] = q, lost
+                    found[k] = lost
+            if changed:
+                self._save(now)
             if not found:
                 return
-            self._save(now)
         why = "the state file is missing" if not had_state else "the state file holds fewer of them"
         log.error("lockout: error[%s]: %d key(s)' strikes short of a lockout restored from the audit log: %s "
                   "(deleted or put back from before them?)", STRIKES_RESTORED, len(found), why)
         for k, lost in found.items():
-            self._record("strikes_restored", key=k, until=max(g.ts for g in lost) + window,
+            self._record("strikes_restored", key=k, until=max(g.ts + g.lasts(window) for g in lost),
                          why=STRIKES_RESTORED, strikes=len(lost), state="MISSING" if not had_state else "BEHIND")
 
     def _restore_charges(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None, had_state: bool) -> None:
@@ -578,7 +618,8 @@ class Lockout:
         window, elapsed = self.s.failure_window_s, self.elapsed()
         open_: dict[str, list[str]] = {}
         for e in entries:
-            if e.event == "lockout_charge" and e.session and Stamp.of_entry(e, window).age_s(now, elapsed, t) < window:
+            g = Stamp.of_entry(e, window)
+            if e.event == "lockout_charge" and e.session and g.age_s(now, elapsed, t) < g.lasts(window):
                 open_.setdefault(e.session, []).append(e.key)
             elif e.event == "lockout_settled":
                 open_.pop(e.session, None)

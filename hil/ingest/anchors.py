@@ -23,7 +23,8 @@ fresh: after the signature and nonce checks) ``observe`` flags, and does not adv
 
 * ``WITNESS_UNFETCHED`` — raised by the TPM witness's check of the same probe (sec32, ``attestation.WitnessStore``):
   its history's bound dropped certified counts the bank had not fetched (``cli_witness``), the proof of a rewrite
-  of the log up to them with it.
+  of the log up to them with it. Here it is one server's memory, as every flag; since sec33 the same compare-and-set
+  also keeps it in the shared store, which every server reads (``WitnessStore.unfetched``).
 
 A flag does not refuse the probe (the person in front of the kiosk did nothing wrong); it is the
 bank's signal to fetch the terminal's log and run ``capture-agent audit-verify --anchor SEQ:HEAD``

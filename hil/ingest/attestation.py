@@ -386,6 +386,31 @@ class WitnessUnreadable(StoreUnavailable):
     probe is not judged against nothing (``STORE_UNAVAILABLE``; the operator deletes the record to start afresh)."""
 
 
+@dataclass(frozen=True)
+class Unfetched:
+    """A terminal's unfetched record (sec33, ``Store.witness_unfetched``): certified counts ``lo``..``hi`` were dropped
+    from its witness history before the bank fetched them, by ``times`` compare-and-sets, the first and the last at
+    ``first_ms`` and ``last_ms`` (the store's clock). Kept in the shared store: every server reads it, a restart
+    forgets nothing, a fetch does not clear it."""
+
+    lo: int
+    hi: int
+    times: int
+    first_ms: int
+    last_ms: int
+
+    @classmethod
+    def load(cls, raw: bytes) -> Unfetched:
+        """``WitnessUnreadable`` for a record this server does not write."""
+        parts = raw.split(b" ") if len(raw) <= 128 else []
+        if len(parts) != 5 or not all(p.isdigit() and len(p) <= 20 for p in parts):
+            raise WitnessUnreadable("the unfetched record held is not a record this server writes")
+        u = cls(*(int(p) for p in parts))
+        if not (u.lo <= u.hi and u.times >= 1 and u.first_ms <= u.last_ms):
+            raise WitnessUnreadable("the unfetched record held is not a record this server writes")
+        return u
+
+
 class WitnessStore:
     """The server's copy of each terminal's certified counters and chains: the last and, since hist31, the history
     (:attr:`Witness.history`, in the same record: one compare-and-set writes both), held in the store servers share
@@ -411,6 +436,13 @@ class WitnessStore:
         if w.history:
             self.store.note_witness_fetched(terminal_id, w.history[-1][0])
         return w.cli_all()
+
+    def unfetched(self, terminal_id: str) -> Unfetched | None:
+        """The counts ever dropped from the terminal's witness history before the bank fetched them (sec33: kept in
+        the shared store in the compare-and-set that dropped them, where sec32 flagged them in one server's memory
+        only); None: none. The bank reads it from any server, with :meth:`cli_witness`."""
+        raw = self.store.witness_unfetched(terminal_id)
+        return Unfetched.load(raw) if raw is not None else None
 
     def check(self, terminal_id: str, policy: AttestationPolicy, header: pb.ProbeHeader,
               on_unfetched: Callable[[str], object] | None = None) -> Witness | None:
@@ -439,7 +471,8 @@ class WitnessStore:
         new = w.after(held)
         floor = new.history[0][0] if new.history else 0
         dropped = [n for n, _ in (held.history if held is not None else ()) if n < floor]
-        got = self.store.swap_witness(terminal_id, raw, new.dump(), max(dropped) if dropped else None)
+        got = self.store.swap_witness(terminal_id, raw, new.dump(), max(dropped) if dropped else None,
+                                      min(dropped) if dropped else None)
         if got == 2:
             detail = (f"counts {min(dropped)}-{max(dropped)} certified and dropped from the witness history "
                       f"(the last {WITNESS_HISTORY}) before the bank fetched them: a rewrite of the log up to them can "

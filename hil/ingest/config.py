@@ -755,7 +755,11 @@ def host_id(boot_file: Path = Path("/proc/sys/kernel/random/boot_id"),
     """This host's id for its elapsed clock (sec24): the kernel's boot id, which every process on the host
     reads alike until it reboots, as ``CLOCK_BOOTTIME`` runs for all of them from that boot; in a time
     namespace (``/proc/self/timens_offsets``, a container restored elsewhere) its boottime offset is added,
-    since that clock is then another. None where there is none (not Linux: no reading is kept)."""
+    since that clock is then another. None where there is none (not Linux: no reading is kept).
+
+    Read on each call, and called once per server process (``StoreWatch.__init__``; every check and a reload keep
+    that id, sec33, as boot32's terminal reads its own once): a process cannot outlive a reboot, so the id read at its
+    start names its CLOCK_BOOTTIME for as long as it runs, and a ``boot_id`` bind-mounted later changes nothing."""
     try:
         boot = boot_file.read_text().strip()
     except OSError:

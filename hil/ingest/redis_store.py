@@ -28,7 +28,8 @@ the ids, deleted by the use and going with the hash),
 ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``w:<terminal>`` (its TPM witness: ``swap_witness``, witness31, no
 expiry; its history in the same record since hist31: one compare-and-set writes both), ``wf:<terminal>`` (the count
-the bank fetched that history up to, ``note_witness_fetched``, sec32), ``f:<key>`` a sorted
+the bank fetched that history up to, ``note_witness_fetched``, sec32), ``wu:<terminal>`` (the counts dropped from
+that history before the bank fetched them, ``witness_unfetched``, sec33: no expiry), ``f:<key>`` a sorted
 set of charges and failures, scored by time (Redis's ``TIME`` read in the script, as the server charges and counts:
 ``Charge.store_clock``): a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
@@ -727,17 +728,30 @@ def _with_past(script: str) -> str:
 
 _ADD, _USE, _CLAIM = _with_past(_ADD), _with_past(_USE), _with_past(_CLAIM)
 _WITNESS = """#!lua flags=allow-oom
--- KEYS: the terminal's witness record, the count the bank fetched its history up to (sec32). ARGV: the record
--- read ('' : none), the new one, the highest count of the history the new one drops ('' : none). Compare-and-set
--- (witness31): written only if the record is still the one the server checked against; no expiry. 2: written,
--- and the dropped count is above the one fetched (decimal strings, no leading zeros: compared by length first).
+-- KEYS: the terminal's witness record, the count the bank fetched its history up to (sec32), its unfetched record
+-- (sec33). ARGV: the record read ('' : none), the new one, the highest and the lowest count of the history the new
+-- one drops ('' : none). Compare-and-set (witness31): written only if the record is still the one the server
+-- checked against; no expiry. 2: written, and the dropped count is above the one fetched (decimal strings, no
+-- leading zeros: compared by length first); the dropped counts then widen the unfetched record ("LO HI N FIRST_MS
+-- LAST_MS", Redis's TIME) in the same step, so that every server sees the flag (sec33: one server's memory before).
 -- allow-oom: it finishes a probe already charged, one key per registered terminal.
+local function lt(a, b) return #a < #b or (#a == #b and a < b) end
 local held = redis.call('GET', KEYS[1])
 if (held or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[3] == '' then return 1 end
 local f = redis.call('GET', KEYS[2])
-if f and (#f > #ARGV[3] or (#f == #ARGV[3] and f >= ARGV[3])) then return 1 end
+if f and not lt(f, ARGV[3]) then return 1 end
+local t = redis.call('TIME')
+local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local lo, hi, n, first = ARGV[4], ARGV[3], 1, now
+local ulo, uhi, un, ufirst = string.match(redis.call('GET', KEYS[3]) or '', '^(%d+) (%d+) (%d+) (%d+) %d+$')
+if ulo then
+  if lt(ulo, lo) then lo = ulo end
+  if lt(hi, uhi) then hi = uhi end
+  n, first = tonumber(un) + 1, ufirst
+end
+redis.call('SET', KEYS[3], lo .. ' ' .. hi .. ' ' .. string.format('%d', n) .. ' ' .. first .. ' ' .. now)
 return 2
 """
 
@@ -1369,11 +1383,20 @@ class RedisStore:
         return bytes(v) if v is not None else None
 
     @_guarded
-    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None) -> int:
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None,
+                     drops_lo: int | None = None) -> int:
         if not new:
             raise ValueError("a witness record is never empty")
-        return int(self._call(self._witness, keys=[self._k("w", terminal_id), self._k("wf", terminal_id)],
-                              args=[expected or b"", new, "" if drops is None else str(int(drops))]))
+        lo = drops if drops_lo is None else drops_lo
+        return int(self._call(self._witness, keys=[self._k("w", terminal_id), self._k("wf", terminal_id),
+                                                   self._k("wu", terminal_id)],
+                              args=[expected or b"", new, "" if drops is None else str(int(drops)),
+                                    "" if lo is None else str(int(lo))]))
+
+    @_guarded
+    def witness_unfetched(self, terminal_id: str) -> bytes | None:
+        v = self.r.get(self._k("wu", terminal_id))
+        return bytes(v) if v is not None else None
 
     @_guarded
     def note_witness_fetched(self, terminal_id: str, count: int) -> None:

@@ -369,16 +369,25 @@ class Store(Protocol):
         """The terminal's TPM witness record (``attestation.Witness.dump``; witness31), None: none held. Never
         expires: a terminal's certified count and chain outlive any server (``attestation.WitnessStore``)."""
 
-    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None) -> int:
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None,
+                     drops_lo: int | None = None) -> int:
         """Compare-and-set: hold ``new`` as the terminal's witness record if the one held is still ``expected``
         (None: none held), in one step; 0 (nothing written, falsy) if another server replaced it meanwhile, else 1.
         ``drops`` (sec32): the highest count of the history that ``new`` no longer holds (None: none dropped),
         compared in the same step with the count the bank fetched the history up to (:meth:`note_witness_fetched`):
-        2 (written) when it is above it or nothing was fetched: certified evidence dropped before the bank had it."""
+        2 (written) when it is above it or nothing was fetched: certified evidence dropped before the bank had it.
+        Then, in the same step (sec33), the dropped counts (``drops_lo``, the lowest, to ``drops``) are noted in the
+        terminal's unfetched record (:meth:`witness_unfetched`), which every server reads."""
 
     def note_witness_fetched(self, terminal_id: str, count: int) -> None:
         """The bank fetched the terminal's witness history up to ``count`` (``WitnessStore.cli_witness``); kept as
         the highest so far (sec32), never lowered."""
+
+    def witness_unfetched(self, terminal_id: str) -> bytes | None:
+        """The terminal's unfetched record (sec33): ``b"LO HI N FIRST_MS LAST_MS"``, the lowest and highest count
+        ever dropped from its witness history before the bank fetched it, how many compare-and-sets dropped such
+        counts, and the first's and the last's time by the store's clock; None: never. Never expires and is never
+        cleared by a fetch (the evidence is gone for good; the operator deletes it, ``docs/keys.md``)."""
 
     def close(self) -> None:
         """Release connections (nothing for the in-memory store)."""
@@ -430,6 +439,7 @@ class MemoryStore:
         self._used_at: dict[bytes, int] = {}
         self._witnesses: dict[str, bytes] = {}     # terminal -> its TPM witness record (witness31)
         self._fetched: dict[str, int] = {}         # terminal -> the count the bank fetched its history up to (sec32)
+        self._unfetched: dict[str, tuple[int, int, int, int, int]] = {}   # terminal -> its unfetched record (sec33)
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -563,12 +573,23 @@ class MemoryStore:
         with self._lock:
             return self._witnesses.get(terminal_id)
 
-    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None) -> int:
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None,
+                     drops_lo: int | None = None) -> int:
         with self._lock:
             if self._witnesses.get(terminal_id) != expected:
                 return 0
             self._witnesses[terminal_id] = new
-            return 2 if drops is not None and drops > self._fetched.get(terminal_id, -1) else 1
+            if drops is None or drops <= self._fetched.get(terminal_id, -1):
+                return 1
+            lo, now, u = drops if drops_lo is None else drops_lo, self._now(), self._unfetched.get(terminal_id)
+            self._unfetched[terminal_id] = ((lo, drops, 1, now, now) if u is None
+                                            else (min(u[0], lo), max(u[1], drops), u[2] + 1, u[3], now))
+            return 2
+
+    def witness_unfetched(self, terminal_id: str) -> bytes | None:
+        with self._lock:
+            u = self._unfetched.get(terminal_id)
+        return " ".join(map(str, u)).encode() if u is not None else None
 
     def note_witness_fetched(self, terminal_id: str, count: int) -> None:
         with self._lock:

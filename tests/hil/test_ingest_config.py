@@ -680,3 +680,29 @@ def test_a_host_is_named_by_its_boot_id_and_its_time_namespace_s_boottime_offset
             assert store.r.get(f"hostid:store-clock-host:{watch._host}") is not None
     finally:
         store.close()
+
+
+def test_the_host_id_is_read_once_per_server_process(redis_url, monkeypatch):
+    # sec33 (the thirty-second session's reads: "host_id reads the boot id on every call"): the function does, but the
+    # server calls it once, when its StoreWatch is made at start; every check and a reload (reconfigure) keep that id.
+    # As boot32's terminal: a process cannot outlive a reboot, so the id it read at start names its CLOCK_BOOTTIME for
+    # as long as it runs; a boot id bind-mounted later changes nothing (read again, it would file this host's readings
+    # under another host's name mid-run).
+    from hil.ingest import config
+    from hil.ingest.config import ServerConfig, StoreWatch
+    ids = iter(["aac0bc12-06da-49e9-b44c-55e7e24b355b", "bbc0bc12-06da-49e9-b44c-55e7e24b355b"])
+    calls = []
+    monkeypatch.setattr(config, "host_id", lambda: calls.append(1) or next(ids))
+    store = RedisStore.from_url(redis_url, prefix="hostonce:")
+    try:
+        cfg = ServerConfig(store=redis_url)
+        watch = StoreWatch(store, cfg)
+        for _ in range(3):
+            assert watch.check(int(time.time() * 1000), starting=True)
+        watch.reconfigure(ServerConfig(store=redis_url, failure_window_s=900.0), int(time.time() * 1000))
+        assert watch.check(int(time.time() * 1000))
+        assert len(calls) == 1 and watch._host == store.host == "aac0bc12-06da-49e9-b44c-55e7e24b355b"
+        assert store.r.get("hostonce:store-clock-host:aac0bc12-06da-49e9-b44c-55e7e24b355b") is not None
+        assert store.r.get("hostonce:store-clock-host:bbc0bc12-06da-49e9-b44c-55e7e24b355b") is None
+    finally:
+        store.close()

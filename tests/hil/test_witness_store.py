@@ -79,11 +79,11 @@ class _Interleaved:
     def witness(self, terminal_id):
         return self.store.witness(terminal_id)
 
-    def swap_witness(self, terminal_id, expected, new, drops=None):
+    def swap_witness(self, terminal_id, expected, new, drops=None, drops_lo=None):
         if self.first is not None:
             first, self.first = self.first, None
             first()
-        return self.store.swap_witness(terminal_id, expected, new, drops)
+        return self.store.swap_witness(terminal_id, expected, new, drops, drops_lo)
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
@@ -239,3 +239,56 @@ def test_counts_dropped_from_the_history_before_the_bank_fetched_them_are_flagge
         assert len(flagged) == 2
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_an_unfetched_drop_stays_flagged_in_the_shared_store_for_every_server(kind, request, prefix):
+    # sec32 raised WITNESS_UNFETCHED once, in the memory of the server whose compare-and-set dropped the counts
+    # (AnchorStore.flags): a second server, or the same one restarted, knew nothing of it, and the bank asking there
+    # saw no flag. Now the compare-and-set that returns 2 notes the dropped counts in the same step in the shared
+    # store (Redis "wu:<terminal>", beside "w:"): every server reads it (WitnessStore.unfetched), the bank's fetch does
+    # not clear it (the evidence is gone for good), and further drops widen it.
+    redis_url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    first = MemoryStore() if redis_url is None else RedisStore.from_url(redis_url, prefix=prefix)
+    second = first if redis_url is None else RedisStore.from_url(redis_url, prefix=prefix)   # another server
+    a, b = WitnessStore(first), WitnessStore(second)
+    try:
+        def count_to(host: WitnessStore, last: int) -> None:
+            raw = host.store.witness(TERMINAL)
+            held = Witness.load(raw) if raw is not None else None
+            for n in range(held.count + 1 if held else 1, last + 1):
+                assert host.advance(TERMINAL, raw, held, Witness(n, n.to_bytes(32, "big"), ClockInfo(1000 * n, 1, 0,
+                                                                                                     True)))
+                raw = host.store.witness(TERMINAL)
+                assert raw is not None
+                held = Witness.load(raw)
+
+        count_to(a, WITNESS_HISTORY)
+        assert a.unfetched(TERMINAL) is None and b.unfetched(TERMINAL) is None
+        t0 = first.now_ms()
+        count_to(a, WITNESS_HISTORY + 2)                            # counts 1 and 2 dropped, never fetched (two probes)
+        u = b.unfetched(TERMINAL)                                   # read on the other server
+        assert u is not None and (u.lo, u.hi, u.times) == (1, 2, 2)
+        assert t0 - 1000 <= u.first_ms <= u.last_ms <= second.now_ms() + 1000
+        assert len(b.cli_witness(TERMINAL)) == WITNESS_HISTORY      # the bank fetches (on the other server) ...
+        assert b.unfetched(TERMINAL) == u                           # ... and the flag stays
+        count_to(b, 2 * WITNESS_HISTORY + 3)                        # drops up to the fetch are no news; one past it is
+        got = a.unfetched(TERMINAL)
+        assert got is not None and (got.lo, got.hi, got.times) == (1, 2 * WITNESS_HISTORY + 3 - WITNESS_HISTORY, 3)
+        if redis_url is not None:
+            # A server process started afresh (not this test's clients) reads the same flag.
+            import subprocess
+            import sys
+            code = ("import sys; from hil.ingest.attestation import WitnessStore; from hil.ingest.redis_store import "
+                    "RedisStore; u = WitnessStore(RedisStore.from_url(sys.argv[1], prefix=sys.argv[2])).unfetched("
+                    "sys.argv[3]); print(u.lo, u.hi, u.times)")
+            out = subprocess.run([sys.executable, "-c", code, redis_url, prefix, TERMINAL], capture_output=True,
+                                 text=True, timeout=60, check=True)
+            assert out.stdout.split() == ["1", str(WITNESS_HISTORY + 3), "3"]
+            # A record this server does not write: refused.
+            redis.Redis.from_url(redis_url).set(f"{prefix}wu:{TERMINAL}", b"1 2 x")
+            with pytest.raises(WitnessUnreadable):
+                b.unfetched(TERMINAL)
+    finally:
+        first.close()
+        second.close()

@@ -278,7 +278,7 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
 def _at(ts: float) -> list[object]:
     """A strike's stamps in the state file (strikes32), made at ``ts`` on FakeClock's boot: its CLOCK_BOOTTIME
     moved with the system clock from (1000 s, 50 000 ms)."""
-    return [ts, "b00t-1", 50_000 + int((ts - 1000.0) * 1000)]
+    return [ts, "b00t-1", 50_000 + int((ts - 1000.0) * 1000), 60.0]          # its own failure window last (sec33)
 
 
 def _lockout_on_log(tmp_path):
@@ -720,7 +720,7 @@ def test_after_a_reboot_the_system_clock_alone_ages_a_strike_without_a_tpm(tmp_p
     again = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
     again.fail("subject:a")
     again.check("subject:a")
-    assert json.loads(path.read_text())["fails"] == {"subject:a": [[1060.0, "b00t-2", 20_000]]}
+    assert json.loads(path.read_text())["fails"] == {"subject:a": [[1060.0, "b00t-2", 20_000, 60.0]]}
 
 
 def test_an_older_state_file_s_bare_strike_times_are_read_as_before(tmp_path):
@@ -747,12 +747,14 @@ def test_an_older_state_file_s_bare_strike_times_are_read_as_before(tmp_path):
 @pytest.mark.parametrize("edited, restored", [
     ([1000.0, 1000.0], [(2, "BEHIND")]),
     ([[1000.0, "x", 2**62], [1000.0, "x", 2**62]], None),
-], ids=["stripped", "rewritten"])
+    ([[1000.0, "b00t-1", 50_000], [1000.0, "b00t-1", 50_000]], []),
+], ids=["stripped", "rewritten", "before_sec33"])
 def test_strikes_whose_stamps_were_edited_get_the_logs_back(tmp_path, edited, restored):
     # Root edits lockout.json's strikes, restarts and sets the clock forward: back to bare times (stripped: the system
     # clock alone would age them), or with their stamps rewritten (review32c: another boot id, boot_ms far ahead, no
     # longer "this boot"). The log's lockout_strike entries carry the stamps (boot, boot_ms), which its chain binds,
-    # and the restore puts them back whenever the file's lack them or read otherwise.
+    # and the restore puts them back whenever the file's lack them or read otherwise. before_sec33 (the upgrade): the
+    # file's strikes without their window take their entries' quietly (no strikes_restored: nothing was lost).
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("subject:a")
     lockout.fail("subject:a")
@@ -779,7 +781,7 @@ def test_a_charge_open_in_the_log_counts_after_a_clock_move_too(tmp_path):
     clock.now += 3600.0
     clock.boot_ms += 5_000
     Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
-    assert json.loads(path.read_text())["fails"] == {"subject:a": [[4600.0, "b00t-1", 55_000]]}
+    assert json.loads(path.read_text())["fails"] == {"subject:a": [[4600.0, "b00t-1", 55_000, 60.0]]}
 
 
 def test_the_log_is_read_back_past_entries_a_clock_move_made_old_but_not_past_the_upgrade(tmp_path):
@@ -805,3 +807,101 @@ def test_the_log_is_read_back_past_entries_a_clock_move_made_old_but_not_past_th
     forged = lockout_entries(log.path, since, None, window_ms, ("f0rged", clock.elapsed()[1]))
     assert [(e.event, e.key) for e in forged] == [("lockout_strike", "subject:a")]
     assert lockout_entries(log.path, since, None, window_ms, ("rebooted", 1_000)) == []
+
+
+# -- the failure window a strike was struck under (sec33; review32c) ------------------------------------------------
+
+def _restarted(clock, log, path, state, **settings):
+    """The daemon restarted by root with ``settings`` changed in its config, ``lockout.json`` kept or deleted."""
+    if state == "deleted":
+        path.unlink()
+    s = SessionSettings(**{"max_failures": 3, "failure_window_s": 60.0, "lockout_s": 300.0, **settings})
+    return Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+
+
+@pytest.mark.parametrize("state", ["kept", "deleted"])
+def test_a_failure_window_lowered_in_the_config_forgets_no_strike(tmp_path, state):
+    # review32c: the restore aged each logged strike on today's failure_window_s, not the window it was struck under.
+    # Root lowers failure_window_s from 60 s to 5 s, restarts and sets the clock forward: main forgot both strikes of
+    # 30 s ago (and the state file's were pruned on the new window too), so the next failure made one strike, not a
+    # lockout. Each strike keeps its own window (the entry's window_s, the state file's stamp): the third locks.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:a")
+    lockout.fail("subject:a")
+    clock.wait(30.0)
+    restarted = _restarted(clock, log, path, state, failure_window_s=5.0)
+    clock.now += 3600.0                                                     # root: date -s '+1 hour'
+    restarted.fail("subject:a")
+    with pytest.raises(LockedOut):
+        restarted.check("subject:a")
+    clock.wait(31.0)                                                        # their own 60 s over: they leave
+    restarted.fail("subject:b")
+    assert [len(restarted._fails[k]) for k in ("subject:a", "subject:b")] == [0, 1]
+
+
+def test_a_failure_window_raised_in_the_config_counts_no_strike_twice(tmp_path):
+    # The other direction: main placed each logged strike at until - today's window (60 s struck, 600 s now: 540 s
+    # before the state file's own), matched none of the state file's and added it again: two strikes read as four,
+    # a person locked out by a restart. Raising the window keeps them longer (fail closed), once each.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:a")
+    lockout.fail("subject:a")
+    clock.wait(30.0)
+    restarted = _restarted(clock, log, path, "kept", failure_window_s=600.0)
+    restarted.check("subject:a")
+    assert _events(log, "strikes_restored") == []
+    assert len(restarted._fails["subject:a"]) == 2
+    clock.wait(100.0)                                                       # past their 60 s, within today's 600 s
+    restarted.fail("subject:a")
+    with pytest.raises(LockedOut):
+        restarted.check("subject:a")
+
+
+def test_a_lockout_window_lowered_in_the_config_still_reads_the_running_lockout_back(tmp_path):
+    # The restore read the log back as far as today's config said (lockout_s, failure_window_s, the grace's hour when
+    # graces are on): root setting all three to a second and deleting lockout.json hid a lockout started 30 s before
+    # behind another subject's strike of 20 s ago (a stamped entry older than the read-back stops it).
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    for _ in range(3):
+        lockout.fail("subject:a")
+    clock.wait(10.0)
+    lockout.fail("subject:b")
+    clock.wait(20.0)
+    restarted = _restarted(clock, log, path, "deleted", failure_window_s=1.0, lockout_s=1.0,
+                           host_late_grace_per_hour=0)
+    with pytest.raises(LockedOut, match="270 s"):
+        restarted.check("subject:a")
+
+
+def test_a_logged_window_is_bounded(tmp_path):
+    # The entry's window rules, bounded: a window_s beyond LOGGED_WINDOW_MAX_S (a day, how far back the restore reads)
+    # lasts the bound; one that is not a positive finite number is none (today's window); a state file's window that
+    # is not a finite non-negative number is SES_LOCKOUT_STATE.
+    from agent.observe.ledger import lockout_entries
+    from agent.session.lockout import LOGGED_WINDOW_MAX_S, Stamp
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    for i, w in enumerate([1e12, -5.0, True, "60", 30.0]):
+        log.record("lockout_strike", key=f"subject:{i}", until=2000.0, window_s=w, boot="b00t-1", boot_ms=50_000)
+    windows = [e.window_s for e in lockout_entries(log.path, 0.0)]
+    assert windows == [1e12, 0.0, 0.0, 0.0, 30.0]
+    assert [Stamp(0.0, window_s=w).lasts(60.0) for w in (1e12, 0.0, 30.0, 120.0)] == [LOGGED_WINDOW_MAX_S, 60.0,
+                                                                                       60.0, 120.0]
+    for bad in (float("nan"), -1.0, "x"):
+        path.write_text(json.dumps({"version": 1, "fails": {"subject:a": [[990.0, "b", 1, bad]]}, "until": {},
+                                    "pending": {}}))
+        with pytest.raises(LockoutStateError):
+            Lockout(s, clock=clock, path=path, elapsed=clock.elapsed)
+
+
+def test_a_charge_open_in_the_log_keeps_its_window_when_the_config_s_is_lowered(tmp_path):
+    # The daemon killed in a challenge window; root deletes lockout.json, lowers failure_window_s to 5 s, sets the
+    # clock forward and restarts 30 s later. lockout_charge carried no window before sec33, so the restore aged it on
+    # the 5 s and the charge never counted; it carries its 60 s now, and counts as a strike.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.begin("s-1", "subject:a")                                       # then SIGKILL
+    assert _events(log, "lockout_charge")[0]["window_s"] == 60.0
+    clock.wait(30.0)
+    clock.now += 3600.0
+    restarted = _restarted(clock, log, path, "deleted", failure_window_s=5.0)
+    assert len(restarted._fails["subject:a"]) == 1
+    assert [d["charged"] for d in _events(log, "strikes_restored")] == [True]

@@ -574,7 +574,7 @@ def test_strikes_short_of_a_lockout_hold_on_the_tpm_s_clock_across_a_clock_move_
     lockout.fail(TERMINAL, SUBJECT)
     [strike, *_] = [e["data"] for e in terminal.entries() if e["event"] == "lockout_strike"]
     assert strike["tpm_epoch"] and strike["boot"] == strike["tpm_boot"]
-    assert len(json.loads(terminal.state.read_text())["fails"][SUBJECT][0]) == 6     # the TPM's stamp in the state
+    assert len(json.loads(terminal.state.read_text())["fails"][SUBJECT][0]) == 7     # the TPM's stamp, the window
     terminal.clock.now += 3600.0                                             # root: date -s '+1 hour'
     terminal.state.unlink()
     assert terminal.log is not None
