@@ -29,6 +29,9 @@ trial a fresh nonce and one of these streams:
   same draws): ``miss alone attack`` counts those, ``masked`` those the hump turned from ``attack`` into
   ``PROJECTOR_GLINT`` (never a pass: the terminal still strikes it; the audit keeps the contradiction,
   ``challenge_relabelled_from``).
+* ``adaptive+bright`` — the same injector drawing its hump in the face's IR level too, 2-4x the projector's flood
+  in every cell at its peak (as bright as the twentieth's glints on the face): what an injector who knows the
+  rule's flood test (``SWEEP_LEVEL``, glint33) draws; it needs no knowledge of the schedule beyond its own miss.
 
 Printed per stream: windows passed (the rule never passes: asserted), contradictions (``attack``) before and
 after the rules, not measurable, relabelled ``PROJECTOR_GLINT``, with the Clopper-Pearson upper 95 % of passes
@@ -53,7 +56,7 @@ from bench.challenge_stats import blind_projector_stream, clopper_pearson_upper
 from bench.pwm_injector import _shifted, judge, tally  # the camera's lag 0-1; the judge's projector path with no face
 
 STREAMS = ("genuine+glint", "genuine+steady", "replay+glint", "blind+hump", "blind+hump_fixed",
-           "blind+drifting_hump", "informed", "adaptive")
+           "blind+drifting_hump", "informed", "adaptive", "adaptive+bright")
 CELLS = 16
 
 
@@ -67,8 +70,9 @@ def glint(frames: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def camera_window(lit: np.ndarray, rng: np.random.Generator, sweep: np.ndarray, *, step: float | None = None,
-                  floor: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(energies, IR cells (n, 16), lit) of a camera whose frames are lit as ``lit``, under ``sweep``."""
+                  floor: float | None = None, bright: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(energies, IR cells (n, 16), lit) of a camera whose frames are lit as ``lit``, under ``sweep``; ``bright``:
+    the sweep lifts the face's IR level by 2-4x the projector's flood (in every cell) at its peak, not 0.5-2 DN."""
     n = len(lit)
     dots = rng.uniform(1, 8) if step is None else step
     base = rng.uniform(0.3, 2) if floor is None else floor
@@ -77,8 +81,12 @@ def camera_window(lit: np.ndarray, rng: np.random.Generator, sweep: np.ndarray, 
     energies = base + np.where(lit, dots + on_lit * height * sweep, height * sweep) + rng.normal(
         0, rng.uniform(0.05, 0.15) * (dots if step is None else 1.0) / 4, n)
     level = rng.uniform(0.5, 2) * sweep
-    cells = rng.uniform(0.7, 1.3, CELLS)[None] * (rng.uniform(5, 40) + rng.uniform(20, 60) * lit[:, None]) + \
-        rng.uniform(0.3, 1.0, CELLS)[None] * level[:, None] + rng.normal(0, 0.5, (n, CELLS))
+    gain, ambient, flood, share = (rng.uniform(0.7, 1.3, CELLS), rng.uniform(5, 40), rng.uniform(20, 60),
+                                   rng.uniform(0.3, 1.0, CELLS))
+    if bright:
+        level = rng.uniform(2, 4) * flood * sweep * float(np.max(gain / share))
+    cells = gain[None] * (ambient + flood * lit[:, None]) + share[None] * level[:, None] + \
+        rng.normal(0, 0.5, (n, CELLS))
     return np.abs(energies), np.maximum(cells, 0.0), lit.astype(bool)
 
 
@@ -101,9 +109,9 @@ def missed_edge(schedule: tuple[bool, ...], rng: np.random.Generator) -> tuple[n
 
 def window(kind: str, ch: Challenge, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = ch.frames
-    if kind == "adaptive":
+    if kind in ("adaptive", "adaptive+bright"):
         lit, hump = missed_edge(ch.schedule, rng)
-        return camera_window(lit, rng, hump)
+        return camera_window(lit, rng, hump, bright=kind == "adaptive+bright")
     sweep = np.zeros(n) if kind == "genuine+steady" else glint(n, rng)
     if kind in ("genuine+glint", "genuine+steady", "informed"):
         return camera_window(_shifted(ch.schedule, rng), rng, sweep)
@@ -126,22 +134,23 @@ def run(trials: int, frames: int = 32, seed: int = 32, streams: tuple[str, ...] 
             ch = Challenge.from_nonce(rng.bytes(32), frames, (Kind.PROJECTOR,))
             state = rng.bit_generator.state
             e, ir, lit = window(kind, ch, rng)
-            if kind == "adaptive":                  # the same window without its hump: the same draws
+            if kind.startswith("adaptive"):         # the same window without its hump: the same draws
                 resume = rng.bit_generator.state
                 rng.bit_generator.state = state
                 lit0, _ = missed_edge(ch.schedule, rng)
-                miss = judge(ch, *camera_window(lit0, rng, np.zeros(frames)))[1].get(Kind.PROJECTOR)
+                miss = judge(ch, *camera_window(lit0, rng, np.zeros(frames),
+                                                bright=kind == "adaptive+bright"))[1].get(Kind.PROJECTOR)
                 rng.bit_generator.state = resume
                 miss_attack = miss is not None and not miss.passed and miss.measurable
                 c["miss_attack"] += miss_attack
             before, after = judge(ch, e, ir, lit)
             a, b = tally(c, kind, before, after), before.get(Kind.PROJECTOR)
             c["glint"] += a.detail == PROJECTOR_GLINT_DETAIL
-            if kind == "adaptive":
+            if kind.startswith("adaptive"):
                 c["masked"] += miss_attack and a.detail == PROJECTOR_GLINT_DETAIL
             # The rule alone, on every contradiction (whether or not a rule before it took the window).
             c["swept"] += not b.passed and b.measurable and _swept_run(ch.schedule, e, PROJECTOR_MAX_LAG,
-                                                                       PROJECTOR_MIN_SEPARATION)
+                                                                       PROJECTOR_MIN_SEPARATION, ir)
         out[kind] = c
     return out
 
@@ -160,7 +169,7 @@ def _main(argv: list[str]) -> int:
               f"(upper 95 % {ug:.4f}); the rule alone on the contradictions {c['swept']} "
               f"(upper 95 % {clopper_pearson_upper(c['swept'], trials):.4f})"
               + (f"; miss alone attack {c['miss_attack']}, masked as glint {c['masked']}"
-                 if kind == "adaptive" else ""),
+                 if kind.startswith("adaptive") else ""),
               flush=True)
     return 0
 

@@ -289,13 +289,17 @@ PROJECTOR_UNLIT_LIGHT_DETAIL = ("the room's infrared on the face moved the unlit
 # ``SWEEP_RUNS`` frames, left out of the split, the count and d', leaves the rest PASSING
 # :func:`verify_projector`'s own thresholds at some lag, and inside that run the light only added (every settled
 # frame left out at or above the lowest kept frame of its commanded state, each state's frames rising and falling
-# once) while the dots still switched (every schedule edge touching the run steps the commanded way;
-# :func:`_swept_run`; docs/liveness.md, *A windscreen's glint*). Not measurable, never live: a blind stream that
-# draws a hump of its own still has to match the schedule's edges inside it. The terminal's rule, as ``FLICKER``:
-# the server verifies without it.
+# once; in the face's IR level, linear in light, the projector's flood kept on every settled frame the schedule has
+# lit: ``SWEEP_LEVEL``) while the dots still switched (every schedule edge touching the run, the one just before it
+# too, steps the commanded way; :func:`_swept_run`; docs/liveness.md, *A windscreen's glint* and *sched32's glint
+# relabel against an adaptive injector*). Not measurable, never live: a blind stream that draws a hump of its own
+# still has to match the schedule's edges inside it; an injector that missed an edge and drew a hump over it has to
+# draw the flood there too (a hump brighter than the flood in the face's level does: docs/liveness.md). The
+# terminal's rule, as ``FLICKER``: the server verifies without it.
 SWEPT_RUN = True
 SWEEP_RUNS = (3, 15)              # frames a sweep covers at a point: 0.1-0.5 s at 30 fps
 SWEEP_WIGGLE = 0.1                # changes inside the run under this share of the kept dots' step are noise
+SWEEP_LEVEL = True                # the run's lit frames keep the projector's flood in the face's IR level (_flood_kept)
 PROJECTOR_GLINT_DETAIL = ("a bright infrared light swept the face for a moment (a windscreen's glint): outside it "
                           "the IR frames' dot energy followed the projector schedule, but the schedule could not be "
                           "verified across it")
@@ -2167,22 +2171,28 @@ def _kept_passes(sched: np.ndarray, e: np.ndarray, keep: np.ndarray, states: np.
                 and _dprime(x[care & s], x[care & ~s]) >= min_separation)
 
 
-def _swept_run(schedule: Sequence[bool], energies: np.ndarray, max_lag: int, min_separation: float) -> bool:
+def _swept_run(schedule: Sequence[bool], energies: np.ndarray, max_lag: int, min_separation: float,
+               ir_cells: np.ndarray | Sequence | None = None) -> bool:
     """Did a bright light sweeping the face for one run of frames (``SWEEP_RUNS``), not the stream, make
     the projector window fail? Some run of consecutive frames and lag where: the frames outside the run
     pass :func:`verify_projector`'s thresholds (:func:`_kept_passes`); every settled frame inside it stands
     at or above the lowest kept settled frame of its commanded state (a light adds light to lit and unlit
     frames alike), and each state's frames there rise and then fall once (one sweep; changes under
-    ``SWEEP_WIGGLE`` of the kept dots' step not counted); and every schedule edge touching the run (its
-    change, from the frame before the edge to the frame after it, reaching into the run) steps the
-    commanded way (the dots still switched under the light). A stream that does not know the schedule
-    may draw a hump, but matches the edges inside it only by chance (``python -m bench.glint_injector``).
-    Nothing passes here."""
+    ``SWEEP_WIGGLE`` of the kept dots' step not counted); every schedule edge touching the run (its
+    change, from the frame before the edge to the frame after it, reaching into the run: an edge on the
+    run's first frame or the frame just before it too) steps the commanded way (the dots still switched
+    under the light); and with ``SWEEP_LEVEL`` the face's IR level (the mean of ``ir_cells``, :func:`ir_grid`;
+    none, or a frame unmeasured: no run qualifies) keeps the projector's flood on the run's lit frames
+    (:func:`_flood_kept`). A stream that does not know the schedule may draw a hump, but matches the edges
+    inside it only by chance (``python -m bench.glint_injector``). Nothing passes here."""
     e = np.asarray(energies, dtype=np.float64)
     n = min(len(e), len(schedule))
     if n < MIN_FRAMES or not np.all(np.isfinite(e[:n])):
         return False
     e, sched = e[:n], np.asarray(schedule[:n], dtype=bool)
+    level = _ir_level(ir_cells, n) if SWEEP_LEVEL else None
+    if SWEEP_LEVEL and level is None:
+        return False
     lo, hi = SWEEP_RUNS
     for a in range(n):
         for b in range(a + lo, min(n, a + hi) + 1):
@@ -2192,9 +2202,51 @@ def _swept_run(schedule: Sequence[bool], energies: np.ndarray, max_lag: int, min
             states[keep] = projector_states(e[keep])
             for lag in (int(x) for x in _lags(max_lag, n)):
                 if _kept_passes(sched, e, keep, states, lag, min_separation) and \
-                        _lifted_and_stepping(sched, e, a, b, lag):
+                        _lifted_and_stepping(sched, e, a, b, lag) and \
+                        (level is None or _flood_kept(sched, level, keep, a, b, lag, min_separation)):
                     return True
     return False
+
+
+def _ir_level(ir_cells: np.ndarray | Sequence | None, n: int) -> np.ndarray | None:
+    """The face's mean IR per frame (the mean of the frame's measured cells, :func:`ir_grid`), the first ``n``
+    frames; None without cells or with a frame unmeasured."""
+    if ir_cells is None:
+        return None
+    r = np.asarray(ir_cells, dtype=np.float64)
+    if r.ndim < 2 or r.shape[0] < n:
+        return None
+    r = r[:n].reshape(n, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        f = np.nanmean(r, axis=1)
+    return f if np.all(np.isfinite(f)) else None
+
+
+def _flood_kept(sched: np.ndarray, level: np.ndarray, keep: np.ndarray, a: int, b: int, lag: int,
+                min_separation: float) -> bool:
+    """:func:`_swept_run`'s test of the run ``a`` .. ``b - 1`` (``keep``: the frames outside it) in the face's IR
+    level, linear in light where the dot energy is not: the kept frames' level follows the schedule as their dot
+    energy must (:func:`_kept_passes` on the level, split by its own values: the projector's flood shows in it
+    and switched on every kept frame), and every settled frame inside the run the schedule has lit stands at or
+    above the lowest kept settled lit frame's level, give or take ``SWEEP_WIGGLE`` of the kept frames' flood step
+    (lit minus unlit means). A light adds to the projector's flood, never takes it away: a frame the schedule has
+    lit that reads the unlit level under a hump did not switch."""
+    states = np.zeros(len(level), bool)
+    states[keep] = projector_states(level[keep])
+    if not _kept_passes(sched, level, keep, states, lag, min_separation):
+        return False
+    m = len(level) - lag
+    s, y = sched[:m], level[lag:lag + m]
+    sa, sb = max(a - lag, 0), min(b - lag, m)
+    left = np.zeros(m, bool)
+    left[sa:sb] = True
+    care = _settled(s)
+    kept_on, kept_off, lifted = y[~left & care & s], y[~left & care & ~s], y[left & care & s]
+    if not lifted.size:
+        return True
+    tol = SWEEP_WIGGLE * abs(float(np.mean(kept_on)) - float(np.mean(kept_off)))
+    return bool(float(np.min(lifted)) >= float(np.min(kept_on)) - tol)
 
 
 def _lifted_and_stepping(sched: np.ndarray, e: np.ndarray, a: int, b: int, lag: int) -> bool:
@@ -2207,7 +2259,7 @@ def _lifted_and_stepping(sched: np.ndarray, e: np.ndarray, a: int, b: int, lag: 
     left[sa:sb] = True
     care = _settled(s)
     edges = np.flatnonzero(s[1:] != s[:-1]) + 1
-    edges = edges[(edges >= sa) & (edges <= sb)]
+    edges = edges[(edges >= sa - 1) & (edges <= sb)]
     after = np.minimum(edges + 1, m - 1)
     if np.any((x[after] - x[edges - 1]) * np.where(s[edges], 1.0, -1.0) <= 0):
         return False
@@ -2273,7 +2325,7 @@ def explain_flicker(challenge: Challenge, result: ChallengeResult, cells: np.nda
                 r = r.relabelled(PROJECTOR_UNLIT_LIGHT_DETAIL)
             elif r.kind is Kind.PROJECTOR and SWEPT_RUN and energies is not None and _swept_run(
                     challenge.schedule, np.asarray(energies, dtype=np.float64), PROJECTOR_MAX_LAG,
-                    PROJECTOR_MIN_SEPARATION):
+                    PROJECTOR_MIN_SEPARATION, ir_cells):
                 r = r.relabelled(PROJECTOR_GLINT_DETAIL)
         out.append(r)
     return ChallengeResult(tuple(out))

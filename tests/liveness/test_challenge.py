@@ -1717,6 +1717,12 @@ def _projector_only(schedule: tuple[bool, ...]) -> Challenge:
     return Challenge(b"s" * 32, len(schedule), frozenset({Kind.PROJECTOR}), schedule, ())
 
 
+def _lagged(schedule: tuple[bool, ...], lag: int = 1) -> np.ndarray:
+    """The frames a camera ``lag`` frames late lights (the state before the window held)."""
+    s = np.asarray(schedule, dtype=bool)
+    return np.r_[np.full(lag, s[0]), s[:len(s) - lag]]
+
+
 def test_a_windscreen_glint_on_the_projector_is_not_measurable_and_asks_for_a_pause():
     """Issue 14 (sched32): the glint's flank lifts the early unlit frames' dot energy over the late lit
     ones and one flank frame breaks the dots' step, so ``verify_projector`` reads a contradiction; one run
@@ -1731,7 +1737,9 @@ def test_a_windscreen_glint_on_the_projector_is_not_measurable_and_asks_for_a_pa
     before = verify(c, e)
     b = before.get(Kind.PROJECTOR)
     assert not b.passed and b.measurable and b.detail == C.PROJECTOR_CONTRADICTED_DETAIL, b
-    cells, ir = np.full((32, 16, 3), np.nan), np.full((32, 16), 20.0)      # the IR level still: no flicker rule
+    # The IR level: the room's still, the projector's flood on the frames it lit (lag 1): no flicker rule
+    cells, lit = np.full((32, 16, 3), np.nan), _lagged(GLINT_SCHEDULE)
+    ir = np.repeat((20.0 + 12.0 * lit)[:, None], 16, axis=1)
     a = explain_flicker(c, before, cells, ir, list(GLINT_SCHEDULE), e).get(Kind.PROJECTOR)
     assert not a.passed and not a.measurable and a.detail == PROJECTOR_GLINT_DETAIL, a
     assert a.relabelled_from == C.PROJECTOR_CONTRADICTED_DETAIL and b.relabelled_from == ""
@@ -1765,9 +1773,77 @@ def test_a_glint_rule_needs_the_dots_to_switch_inside_the_run_and_the_light_to_a
     monkeypatch.setattr(C, "SWEPT_RUN", False)
     c = _projector_only(GLINT_SCHEDULE)
     before = verify(c, e)
-    a = C.explain_flicker(c, before, np.full((32, 16, 3), np.nan), np.full((32, 16), 20.0), list(GLINT_SCHEDULE),
-                          e).get(Kind.PROJECTOR)
+    ir = np.repeat((20.0 + 12.0 * _lagged(GLINT_SCHEDULE))[:, None], 16, axis=1)
+    a = C.explain_flicker(c, before, np.full((32, 16, 3), np.nan), ir, list(GLINT_SCHEDULE), e).get(Kind.PROJECTOR)
     assert a == before.get(Kind.PROJECTOR)
+
+
+# The twentieth family's live/227 (a development set; glint33's rerun with pad-eval's ``run_presentation``, the first
+# attempt): the schedule, the dot energies and the face's mean IR level (``ir_grid``'s cells' mean) per frame, and
+# the frames the camera reported lit (lag 1). The glint crosses the face in frames 14-22 (its level up to 223 over the
+# flood's 48), and the 2-frame lit run at its peak does not stand clear of it in the energy.
+GLINT227_SCHEDULE = tuple(c == "1" for c in "00000011111000001100111000001110")
+GLINT227_LIT = tuple(c == "1" for c in "10000001111100000110011100000111")
+GLINT227_ENERGIES = (5.339, 3.375, 3.369, 3.364, 3.375, 3.418, 3.706, 5.639, 5.678, 5.71, 5.769, 5.986, 4.819, 4.933,
+                     5.146, 5.691, 6.264, 6.976, 6.506, 5.631, 5.198, 6.056, 6.039, 6.151, 4.34, 4.068, 4.306, 4.462,
+                     4.181, 5.726, 5.7, 5.65)
+GLINT227_LEVEL = (92.0, 45.0, 45.0, 45.0, 45.0, 45.1, 45.1, 92.6, 92.6, 92.7, 92.6, 92.2, 44.4, 44.4, 56.6, 122.2,
+                  186.4, 223.0, 222.9, 191.9, 181.6, 171.2, 107.0, 93.0, 45.3, 45.3, 45.2, 45.1, 45.1, 93.1, 92.8, 92.8)
+
+
+def _glint227(level: np.ndarray, energies: np.ndarray | None = None):
+    import agent.liveness.challenge as C
+
+    c = _projector_only(GLINT227_SCHEDULE)
+    e = np.asarray(GLINT227_ENERGIES if energies is None else energies)
+    before = verify(c, e)
+    assert before.get(Kind.PROJECTOR).detail == C.PROJECTOR_CONTRADICTED_DETAIL
+    ir = np.repeat(np.asarray(level, dtype=np.float64)[:, None], 16, axis=1)
+    return C.explain_flicker(c, before, np.full((32, 16, 3), np.nan), ir, list(GLINT227_LIT), e).get(Kind.PROJECTOR)
+
+
+def test_a_glint_keeps_the_projector_flood_in_the_ir_level(monkeypatch):
+    """Issue 14 (glint33, review32 D2): a light adds to the projector's flood in the face's IR level (linear in
+    light, where the dot energy is not), never takes it away. live/227's glint is relabelled with its own level;
+    the same window with the lit frames at the glint's peak (stream frames 17, 18) read at the unlit level (a
+    stream whose dots did not switch there, a hump drawn over it), or with a level that does not show the flood
+    (d' under the projector's 3), stays a contradiction; without ``SWEEP_LEVEL`` the first would be relabelled."""
+    import agent.liveness.challenge as C
+
+    level = np.asarray(GLINT227_LEVEL)
+    a = _glint227(level)
+    assert not a.passed and not a.measurable and a.detail == C.PROJECTOR_GLINT_DETAIL, a
+    sunk = level.copy()
+    sunk[[17, 18]] = 60.0                  # over the unlit 45, under the kept lit frames' 92.2 less 0.1 of the flood
+    assert _glint227(sunk).detail == C.PROJECTOR_CONTRADICTED_DETAIL
+    assert _glint227(np.full(32, 60.0)).detail == C.PROJECTOR_CONTRADICTED_DETAIL
+    monkeypatch.setattr(C, "SWEEP_LEVEL", False)
+    assert _glint227(sunk).detail == C.PROJECTOR_GLINT_DETAIL
+
+
+def test_an_edge_just_before_the_run_must_step_the_commanded_way():
+    """Review32 D2 (glint33): an injector that stays lit 4 frames past a commanded off-edge and draws a hump over
+    its late frames, the run left out starting one frame after the edge (the edge's own frame is unsettled, so
+    kept without a mismatch). The edge's change (the frame before it to the frame after it) reaches into the run
+    and rises where the schedule falls: not a glint's run (sched32 checked only edges inside the run)."""
+    import agent.liveness.challenge as C
+    from agent.liveness.challenge import _lifted_and_stepping
+
+    sched = tuple([False] * 4 + [True] * 8 + [False] * 8 + [True] * 6 + [False] * 6)
+    x = np.where(np.asarray(sched), 3.0, 1.0) + 0.01 * np.sin(np.arange(32))
+    x[11:17] += (0.3, 0.8, 1.5, 2.0, 1.5, 0.6)       # the hump over the miss
+    x[12:16] += 2.0                                   # still lit at schedule frames 12-15 (commanded off)
+    s = np.asarray(sched)
+    assert not _lifted_and_stepping(s, x, 13, 17, 0)
+    lit = s.copy()
+    lit[12:16] = True
+    ir = np.repeat((20.0 + 12.0 * lit)[:, None], 16, axis=1)
+    c = _projector_only(sched)
+    before = verify(c, x)
+    b = before.get(Kind.PROJECTOR)
+    assert not b.passed and b.measurable, b
+    a = C.explain_flicker(c, before, np.full((32, 16, 3), np.nan), ir, list(lit), x).get(Kind.PROJECTOR)
+    assert a.detail == C.PROJECTOR_CONTRADICTED_DETAIL, a
 
 
 def test_blind_streams_under_their_own_glint_stay_contradictions():
@@ -1810,3 +1886,23 @@ def test_the_audit_code_of_a_relabelled_failure_names_what_it_said_before():
     forged = {**both, "projector": {**both["projector"], "relabelled_from": "x" * 500}}
     assert C.relabelled_code(forged) == "OTHER"
     assert C.relabelled_code({**forged, "projector": {**forged["projector"], "relabelled_from": 7}}) == "OTHER"
+
+
+def test_an_adaptive_injector_drawing_a_hump_over_its_missed_edge_is_not_a_glint():
+    """Review32 D2 (glint33): ``bench.glint_injector``'s ``adaptive`` stream (an injector following the commands a
+    frame late that misses one edge by 4 frames more and draws a 9-frame hump of its own over the miss; sched32's
+    rule relabelled 101 of its 157 contradictions ``PROJECTOR_GLINT``): a missed on-edge leaves the face's IR level
+    without the projector's flood on frames the schedule lit, a missed off-edge steps the wrong way just before the
+    run. None of these windows is relabelled, and none passes."""
+    from agent.liveness.challenge import PROJECTOR_GLINT_DETAIL
+    from bench.glint_injector import judge, window
+
+    rng = np.random.default_rng(33)
+    contradicted = 0
+    for k in range(24):
+        c = Challenge.from_nonce(bytes([k, 33]) * 16, 32, (Kind.PROJECTOR,))
+        before, after = judge(c, *window("adaptive", c, rng))
+        b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
+        assert a.passed == b.passed and a.detail != PROJECTOR_GLINT_DETAIL, (k, b, a)
+        contradicted += not b.passed and b.measurable
+    assert contradicted >= 18
