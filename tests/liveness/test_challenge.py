@@ -1797,7 +1797,8 @@ def _glint227(level: np.ndarray, energies: np.ndarray | None = None):
     c = _projector_only(GLINT227_SCHEDULE)
     e = np.asarray(GLINT227_ENERGIES if energies is None else energies)
     before = verify(c, e)
-    assert before.get(Kind.PROJECTOR).detail == C.PROJECTOR_CONTRADICTED_DETAIL
+    projector = before.get(Kind.PROJECTOR)
+    assert projector is not None and projector.detail == C.PROJECTOR_CONTRADICTED_DETAIL
     ir = np.repeat(np.asarray(level, dtype=np.float64)[:, None], 16, axis=1)
     return C.explain_flicker(c, before, np.full((32, 16, 3), np.nan), ir, list(GLINT227_LIT), e).get(Kind.PROJECTOR)
 
