@@ -1874,26 +1874,36 @@ def relabelled_code(challenge: Any) -> str | None:
 # dot reference (``features.ProjectorMeasure``: ``projector_unmatched``, the pairs' median band energy off the
 # pattern over the energy on it; ``projector_pattern_pairs``, how many pairs were tested). Another unit's
 # projector draws other dots, which the fit explains nothing or little of (docs/liveness.md, "The enrolled
-# dot pattern as proof of this unit"). Fitted on train's genuine sessions only (24 lives read 0.090-1.363),
-# with margin: twice and ten times their largest (another pattern's units read 120 and up there).
+# dot pattern as proof of this unit"). Fitted on train's genuine sessions only (23 acquired lives read
+# 0.090-1.363), with margin: twice and ten times their largest (another pattern's units read 120 and up there).
 UNIT_CHECK = True
-UNIT_MIN_PAIRS = 3               # fewer pairs tested: the check is not measurable, and says nothing
+UNIT_MIN_PAIRS = 3               # fewer pairs tested: the check says nothing (unsure if the material read more)
 UNIT_UNMATCHED_UNSURE = 2.75     # above: not verified as this unit's (inconclusive, never live)
 UNIT_UNMATCHED_OTHER = 14.0      # above, or not finite: another unit's projector (attack)
 
 
 def unit_status(cues: dict[str, float]) -> str:
     """What a window's cues (``detectors.cue_summary``, judged with this unit's dot reference) say of
-    the projector's unit: ``"unmeasured"`` under ``UNIT_MIN_PAIRS`` pairs tested (neither this unit's nor
-    another's); else ``"other"`` when ``projector_unmatched`` is over ``UNIT_UNMATCHED_OTHER`` or not
-    finite, ``"unsure"`` over ``UNIT_UNMATCHED_UNSURE``, ``"own"`` otherwise."""
-    pairs = cues.get("projector_pattern_pairs", 0.0)
-    if not (isinstance(pairs, (int, float)) and pairs >= UNIT_MIN_PAIRS):
-        return "unmeasured"
+    the projector's unit: ``"other"`` when at least ``UNIT_MIN_PAIRS`` pairs were tested and
+    ``projector_unmatched`` is over ``UNIT_UNMATCHED_OTHER`` or not finite; ``"unsure"`` over
+    ``UNIT_UNMATCHED_UNSURE``, or when any pair the material read could not be tested against the pattern
+    (``projector_untestable_pairs``), or when under ``UNIT_MIN_PAIRS`` were tested while the material read
+    at least that many (review33a: an injector who moves the predicted dots off the enrolled coverage on
+    all but two pairs' lit frames kept the material's reading and switched the check off; genuine
+    sessions on train, the twentieth and twenty-first families had no untestable pair, the twenty-second
+    one in 286, already refused); ``"unmeasured"`` when fewer than ``UNIT_MIN_PAIRS`` pairs were read at all;
+    ``"own"`` otherwise."""
+    def count(key: str) -> float:
+        v = cues.get(key, 0.0)
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0
+    tested, untestable, read = (count("projector_pattern_pairs"), count("projector_untestable_pairs"),
+                                count("projector_pairs"))
+    if tested < UNIT_MIN_PAIRS:
+        return "unsure" if max(read, tested + untestable) >= UNIT_MIN_PAIRS else "unmeasured"
     u = cues.get("projector_unmatched", float("nan"))
     if not math.isfinite(u) or u > UNIT_UNMATCHED_OTHER:
         return "other"
-    return "unsure" if u > UNIT_UNMATCHED_UNSURE else "own"
+    return "unsure" if u > UNIT_UNMATCHED_UNSURE or untestable > 0 else "own"
 
 
 def unit_checked(result: ChallengeResult, status: str) -> ChallengeResult:

@@ -553,8 +553,13 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     material: float | None
     has_ir = np.isfinite(m.get("speckle_contrast", float("nan")))
     if challenged and has_ir and projector_seen and m.get("projector_pattern_checked") == 0.0:
-        notes.append("projector pattern check absent: no dot reference for this camera, so light at the dots' "
-                     "scale switched with the projector is not told from the projector's own")
+        if m.get("projector_untestable_pairs", 0.0) > 0:
+            # A reference is configured, but some pairs' dots could not be predicted on it (review33a).
+            notes.append(f"projector pattern check incomplete: {m['projector_untestable_pairs']:.0f} on-off pairs "
+                         "could not be tested against this camera's dot reference")
+        else:
+            notes.append("projector pattern check absent: no dot reference for this camera, so light at the dots' "
+                         "scale switched with the projector is not told from the projector's own")
     if not has_ir:
         # Missing data is never evidence of life: without the material measure (the one detector
         # that answers masks) the session is unmeasured, capped below any live threshold.

@@ -769,7 +769,8 @@ def test_the_verdict_says_when_the_pattern_check_is_absent_or_could_not_run():
     assert any("pattern check absent" in x for x in n)
     m, s, n = notes(False)                  # configured, but it could not predict the dots here
     assert not m.pattern_checked and m.untestable == m.pairs == 9 and s["projector_untestable_pairs"] == 9
-    assert any("pattern check absent" in x for x in n)
+    assert any("pattern check incomplete: 9 on-off pairs" in x for x in n)      # not "no dot reference"
+    assert not any("pattern check absent" in x for x in n)
     m, s, n = notes(True)
     assert m.pattern_checked and s["projector_pattern_checked"] == 1.0 and "projector_untestable_pairs" not in s
     assert not any("pattern check absent" in x for x in n)

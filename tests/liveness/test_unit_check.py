@@ -51,6 +51,23 @@ def test_too_few_pairs_leave_the_check_not_measurable_whatever_they_read(unmatch
     assert unit_status({"projector_unmatched": unmatched}) == "unmeasured"      # no pair tested (no reference)
 
 
+@pytest.mark.parametrize("unmatched", [0.4, 1.0])
+def test_pairs_the_material_read_but_the_pattern_could_not_test_leave_the_unit_unverified(unmatched):
+    # review33a: an injector who writes the skin's depth so the predicted dots fall off the enrolled coverage on
+    # all but two pairs' lit frames keeps the material's reading (9 pairs) and tested only 2 against the pattern:
+    # the check must not switch off (it was a note only, and the verdict live).
+    attacked = {**cues(unmatched, UNIT_MIN_PAIRS - 1), "projector_untestable_pairs": 7.0, "projector_pairs": 9.0}
+    assert unit_status(attacked) == "unsure"
+    assert unit_status({**cues(unmatched, UNIT_MIN_PAIRS - 1), "projector_pairs": 9.0}) == "unsure"
+    # Enough tested, but one pair the pattern could not test: not verified as this unit's either.
+    assert unit_status({**cues(unmatched, 8), "projector_untestable_pairs": 1.0, "projector_pairs": 9.0}) == "unsure"
+    # Another unit's reading still says so, whatever else is untestable.
+    assert unit_status({**cues(50.0, 8), "projector_untestable_pairs": 1.0, "projector_pairs": 9.0}) == "other"
+    # A window whose material read fewer than UNIT_MIN_PAIRS pairs says nothing of the unit.
+    few = {**cues(unmatched, 1), "projector_untestable_pairs": 1.0, "projector_pairs": 2.0}
+    assert unit_status(few) == "unmeasured"
+
+
 def projector(passed: bool = True) -> SequenceResult:
     return SequenceResult(Kind.PROJECTOR, passed, 1, 30, 0 if passed else 9, 0, 6.0,
                           "IR frames follow the projector schedule" if passed else "contradicted")
@@ -99,7 +116,7 @@ def test_a_window_read_against_another_units_pattern_reads_as_another_unit():
         assert other.unmatched > 10 * UNIT_UNMATCHED_OTHER and unit_status(summary(other)) == "other"
     untestable = ProjectorMeasure.pool(window(None))                             # no prediction: not tested
     assert not untestable.pattern_checked and untestable.pattern_pairs == 0 and untestable.untestable == 9
-    assert unit_status(summary(untestable)) == "unmeasured"
+    assert unit_status(summary(untestable)) == "unsure"             # a reference that tests none: not verified
 
 
 def test_a_fit_that_explains_nothing_is_a_reading_and_untestable_stays_untestable():
@@ -121,4 +138,4 @@ def test_a_fit_that_explains_nothing_is_a_reading_and_untestable_stays_untestabl
     few = [replace(x, unmatched=math.inf) if i >= UNIT_MIN_PAIRS - 1 else replace(x, unmatched=NOTHING_EXPLAINED)
            for i, x in enumerate(lights)]
     m = ProjectorMeasure.pool(few)
-    assert not m.pattern_checked and m.pattern_pairs == UNIT_MIN_PAIRS - 1 and unit_status(summary(m)) == "unmeasured"
+    assert not m.pattern_checked and m.pattern_pairs == UNIT_MIN_PAIRS - 1 and unit_status(summary(m)) == "unsure"
