@@ -1230,6 +1230,11 @@ class Judge:
                 if status == "unmeasured" and projector_check is not None and projector_check.passed:
                     notes.append(f"the unit check did not run: {s.cues.get('projector_pattern_pairs', 0.0):.0f} "
                                  f"pairs tested against this unit's dot pattern (fewer than {UNIT_MIN_PAIRS})")
+                elif status in ("other", "unsure") and projector_check is not None and not projector_check.passed:
+                    # The projector's own failure stands (``unit_checked``), but what the dots say of the unit is
+                    # kept for the operator and the audit (review33a: a swept light could hide "another unit").
+                    notes.append(f"the projector's dots also do not fit this unit's enrolled dot pattern (unit check: "
+                                 f"{status})")
                 checked = unit_checked(ch_result, status)
                 if checked is not ch_result:
                     ch_result = checked
