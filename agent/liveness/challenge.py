@@ -2246,12 +2246,7 @@ def _flood_kept(sched: np.ndarray, level: np.ndarray, keep: np.ndarray, a: int, 
     states[keep] = projector_states(level[keep])
     if not _kept_passes(sched, level, keep, states, lag, min_separation):
         return False
-    m = len(level) - lag
-    s, y = sched[:m], level[lag:lag + m]
-    sa, sb = max(a - lag, 0), min(b - lag, m)
-    left = np.zeros(m, bool)
-    left[sa:sb] = True
-    care = _settled(s)
+    s, y, left, care, _, _ = _run_view(sched, level, a, b, lag)
     kept_on, kept_off, lifted = y[~left & care & s], y[~left & care & ~s], y[left & care & s]
     if not lifted.size:
         return True
@@ -2259,15 +2254,24 @@ def _flood_kept(sched: np.ndarray, level: np.ndarray, keep: np.ndarray, a: int, 
     return bool(float(np.min(lifted)) >= float(np.min(kept_on)) - tol)
 
 
-def _lifted_and_stepping(sched: np.ndarray, e: np.ndarray, a: int, b: int, lag: int) -> bool:
-    """:func:`_swept_run`'s test of the run of stream frames ``a`` .. ``b - 1`` at ``lag``: the light only
-    added, in one sweep, and the schedule's edges touching the run step the commanded way."""
-    m = len(e) - lag
-    s, x = sched[:m], e[lag:lag + m]
+def _run_view(sched: np.ndarray, series: np.ndarray, a: int, b: int, lag: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """The schedule and ``series`` (one value per stream frame) aligned at ``lag``, with the run of stream frames
+    ``a`` .. ``b - 1`` in schedule frames: ``(s, y, left, care, sa, sb)``; ``left`` marks the run, ``care`` the
+    settled frames (:func:`_settled`)."""
+    m = len(series) - lag
+    s, y = sched[:m], series[lag:lag + m]
     sa, sb = max(a - lag, 0), min(b - lag, m)
     left = np.zeros(m, bool)
     left[sa:sb] = True
-    care = _settled(s)
+    return s, y, left, _settled(s), sa, sb
+
+
+def _lifted_and_stepping(sched: np.ndarray, e: np.ndarray, a: int, b: int, lag: int) -> bool:
+    """:func:`_swept_run`'s test of the run of stream frames ``a`` .. ``b - 1`` at ``lag``: the light only
+    added, in one sweep, and the schedule's edges touching the run step the commanded way."""
+    s, x, left, care, sa, sb = _run_view(sched, e, a, b, lag)
+    m = len(s)
     edges = np.flatnonzero(s[1:] != s[:-1]) + 1
     edges = edges[(edges >= sa - 1) & (edges <= sb)]
     after = np.minimum(edges + 1, m - 1)
