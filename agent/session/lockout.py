@@ -317,6 +317,7 @@ class Lockout:
         self._stamps: dict[str, tuple[TpmStamp, float]] = {}   # key -> the TPM's clock at its start, its length
         self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
         self._charged: dict[str, float] = {}       # session id -> its charge's failure window (fix33)
+        self._orphans: list[tuple[str, list[str], float]] = []   # the state file's open charges, not counted yet
         self._graced: dict[str, deque[Stamp]] = defaultdict(deque)   # key -> its host-late graces (late31, sec32)
         self._lock = threading.Lock()
         had_state = self.path is not None and self.path.exists()
@@ -324,6 +325,7 @@ class Lockout:
             self._load()
         if self.path is not None and self.audit is not None:
             self._restore(had_state)
+        self._count_orphans({})                 # (with no audit log: counted under the state file's windows)
 
     def _tpm_now(self) -> TpmStamp | None:
         if self.tpm is None:
@@ -507,11 +509,20 @@ class Lockout:
         except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise LockoutStateError(f"lockout state {self.path} cannot be read ({type(exc).__name__}); "
                                     "move it aside to start with no failures counted") from None
-        # Windows open when the daemon last stopped ended without a verdict: each counts now.
-        for sid, keys, window in orphans:       # each under its own window (fix33), not today's
-            self.fail(*keys, window=window)
+        # Windows open when the daemon last stopped ended without a verdict: each counts now (_count_orphans).
+        self._orphans = orphans
+
+    def _count_orphans(self, logged: dict[str, float]) -> set[str]:
+        """The state file's charges open when the daemon last stopped, each counted now as a strike under its own
+        window (fix33, review33b: not today's): the longer of the state file's (``charged``) and, from ``logged``,
+        its ``lockout_charge`` entries' (the log's, which root cannot rewrite as he can the state file). Their
+        session ids."""
+        counted, self._orphans = self._orphans, []
+        for sid, keys, window in counted:
+            self.fail(*keys, window=max(window, logged.get(sid, 0.0)))
             with self._lock:
                 self._settled(sid, keys)
+        return {sid for sid, _, _ in counted}
 
     def _restore(self, had_state: bool) -> None:
         """Lockouts still running by the audit log that the state file is missing, or holds ending earlier
@@ -528,10 +539,15 @@ class Lockout:
         except OSError as exc:
             raise LockoutStateError(f"the audit log {self.audit.path} cannot be read for its lockouts "
                                     f"({type(exc).__name__}): the lockout state cannot be checked") from None
+        logged: dict[str, float] = {}
+        for e in entries:
+            if e.event == "lockout_charge" and e.session:
+                logged[e.session] = max(logged.get(e.session, 0.0), e.window_s)
+        counted = self._count_orphans(logged)
         self._fail_closed_on_cut(now, t)        # first: its entry follows the gap in the counts it reports
         self._restore_lockouts(entries, now, t, had_state)
         self._restore_strikes(entries, now, t, had_state)
-        self._restore_charges(entries, now, t, had_state)
+        self._restore_charges(entries, now, t, had_state, counted)
         self._restore_graces(entries, now, t)
 
     def _restore_lockouts(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None,
@@ -628,7 +644,8 @@ class Lockout:
             self._record("strikes_restored", key=k, until=max(g.ts + g.lasts(window) for g in lost),
                          why=STRIKES_RESTORED, strikes=len(lost), state="MISSING" if not had_state else "BEHIND")
 
-    def _restore_charges(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None, had_state: bool) -> None:
+    def _restore_charges(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None, had_state: bool,
+                         counted: set[str]) -> None:
         """Challenge windows charged in the audit log (``lockout_charge``) and never settled there
         (``lockout_settled``), still in their failure window: the daemon died in the window and the state file
         that held the charge is gone or put back from before it (sec28; a state file that holds it counted it in
@@ -646,7 +663,7 @@ class Lockout:
             elif e.event == "lockout_settled":
                 open_.pop(e.session, None)
         for sid, keys in open_.items():
-            if sid in self._pending:            # (not reached: _load counted the state's own)
+            if sid in self._pending or sid in counted:      # the state file's own, counted (_count_orphans)
                 continue
             self.fail(*keys, window=own.get(sid, 0.0))
             with self._lock:

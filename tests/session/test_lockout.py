@@ -907,16 +907,19 @@ def test_a_charge_open_in_the_log_keeps_its_window_when_the_config_s_is_lowered(
     assert [d["charged"] for d in _events(log, "strikes_restored")] == [True]
 
 
-@pytest.mark.parametrize("state", ["kept", "deleted"])
+@pytest.mark.parametrize("state", ["kept", "deleted", "rewritten"])
 def test_a_charge_counted_at_start_keeps_the_window_it_was_charged_under(tmp_path, state):
     # review33b (2): a charge counted at the next start (the state file's pending, or the log's open charge when the
     # state file is deleted) was stamped with today's failure_window_s: root lowering it to 5 s made the strike leave
-    # 5 s later. It keeps the 60 s it was charged under.
+    # 5 s later. It keeps the 60 s it was charged under (the log's, where root rewrote the state file's to 5 s).
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.begin("s-1", "subject:a")                                       # then SIGKILL
     assert json.loads(path.read_text())["charged"] == {"s-1": 60.0}
+    if state == "rewritten":
+        path.write_text(json.dumps({**json.loads(path.read_text()), "charged": {"s-1": 5.0}}))
     clock.wait(1.0)
-    restarted = _restarted(clock, log, path, state, failure_window_s=5.0)
+    restarted = _restarted(clock, log, path, "deleted" if state == "deleted" else "kept", failure_window_s=5.0)
+    assert len(_events(log, "lockout_settled")) == 1                       # counted once
     assert [g.window_s for g in restarted._fails["subject:a"]] == [60.0]
     assert _events(log, "lockout_strike")[-1]["window_s"] == 60.0
     clock.wait(6.0)
