@@ -949,7 +949,7 @@ def test_a_strike_logged_before_sec33_is_placed_at_its_own_time_when_the_window_
     restarted.check("subject:a")                                            # three, not five: no lockout
 
 
-@pytest.mark.parametrize("bad", [10**400, "60", True, [1], None])
+@pytest.mark.parametrize("bad", [10**400, "60", True, [1], None], ids=["huge", "string", "true", "list", "none"])
 def test_a_state_file_window_that_is_no_finite_number_is_a_stable_error(tmp_path, bad):
     # review33b (4): a huge integer raised a raw OverflowError at start; a string or True was read as a window.
     clock, s, log, _, path, _ = _lockout_on_log(tmp_path)
