@@ -197,8 +197,8 @@ class SessionSettings:
     def __post_init__(self) -> None:
         for name in ("enroll_budget_ms", "verify_budget_ms", "quality_timeout_s", "challenge_window_s",
                      "failure_window_s", "lockout_s", "worker_start_stall_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):   # inf too (fix33)
+                raise ValueError(f"{name} must be positive and finite")
         if self.max_failures < 1:
             raise ValueError("max_failures must be at least 1")
         if self.host_late_grace_per_hour < 0:

@@ -31,6 +31,7 @@ def load_text(tmp_path, text: str):
     ("[uplink]\nbackoff_max_s = inf\n", "uplink.backoff_max_s"),
     ("[camera]\nread_timeout_s = -inf\n", "camera.read_timeout_s"),
     ("[session]\nlockout_s = nan\n", "session.lockout_s"),
+    ("[session]\nfailure_window_s = inf\n", "session.failure_window_s"),
     ("[audit]\ncheckpoint_interval_s = inf\n", "audit.checkpoint_interval_s"),
 ])
 def test_non_finite_numbers_are_refused(tmp_path, toml, where):

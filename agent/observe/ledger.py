@@ -265,10 +265,19 @@ LOGGED_WINDOW_MAX_S = 86_400.0
 
 
 def _window(w: Any) -> float:
-    """An entry's ``window_s``: a positive finite number of seconds, else 0.0 (none: today's window rules)."""
-    if isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0:
+    """An entry's ``window_s``: a positive finite number of seconds, else 0.0 (none: today's window rules; an
+    integer past a float's range too, fix33)."""
+    if isinstance(w, (int, float)) and not isinstance(w, bool) and _finite(w) and w > 0:
         return float(w)
     return 0.0
+
+
+def _finite(v: int | float) -> bool:
+    """Whether ``v`` is a finite float's worth (fix33: ``math.isfinite`` of a huge integer raises ``OverflowError``)."""
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def lockout_entries(path: str | os.PathLike[str], since: float, tpm_now: TpmStamp | None = None,
@@ -298,7 +307,7 @@ def lockout_entries(path: str | os.PathLike[str], since: float, tpm_now: TpmStam
             break
         if (entry.get("event") in LOCKOUT_EVENTS and ts is not None and isinstance(d.get("key"), str)
                 and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)
-                and isinstance(entry.get("seq"), int)):
+                and _finite(d["until"]) and isinstance(entry.get("seq"), int)):
             boot, boot_ms = d.get("boot"), d.get("boot_ms")
             if not (isinstance(boot, str) and isinstance(boot_ms, int) and not isinstance(boot_ms, bool)):
                 boot, boot_ms = "", 0

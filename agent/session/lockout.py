@@ -177,6 +177,17 @@ host_elapsed = HostElapsed()                    # the daemon's: one reading of p
 STAMP_READ_SLACK_MS = 5_000
 
 
+def _window_of(w: object) -> float:
+    """A state file's failure window: a finite number of seconds >= 0 (not a string, not ``True``; fix33), else
+    ``TypeError``/``ValueError`` (-> ``SES_LOCKOUT_STATE``)."""
+    if not isinstance(w, (int, float)) or isinstance(w, bool):
+        raise TypeError("window")
+    window = float(w)                   # OverflowError for an integer past a float's range: caught by _load
+    if not (math.isfinite(window) and window >= 0):
+        raise ValueError("window")
+    return window
+
+
 @dataclass(frozen=True)
 class Stamp:
     """A host-late grace (late31) or a strike short of a lockout (strikes32), stamped on every clock the terminal
@@ -228,10 +239,7 @@ class Stamp:
             raise TypeError("stamp")
         ts, boot, boot_ms = float(v[0]), str(v[1])[:64], int(v[2])
         tpm = TpmStamp(str(v[3])[:32], int(v[4]), int(v[5]), boot, boot_ms) if len(v) >= 6 else None
-        window = float(v[-1]) if len(v) in (4, 7) else 0.0
-        if not (math.isfinite(window) and window >= 0):
-            raise ValueError("window")
-        return cls(ts, boot, boot_ms, tpm, window)
+        return cls(ts, boot, boot_ms, tpm, _window_of(v[-1]) if len(v) in (4, 7) else 0.0)
 
     @classmethod
     def of_entry(cls, e: LockoutEntry, length: float) -> Stamp:
@@ -240,6 +248,8 @@ class Stamp:
         names none (a grace's hour; strikes and charges logged before sec33). Entries written before strikes32
         carry no ``boot``: the system clock and the TPM's, where stamped, then age them."""
         own = e.window_s if e.event != "lockout_graced" else 0.0
+        if e.event != "lockout_graced" and not own:     # logged before sec33: its own time (fix33), not until
+            return cls(e.ts, e.boot, e.boot_ms, e.tpm, 0.0)  # less today's window, which a raised one moves back
         return cls(e.until - (own or length), e.boot, e.boot_ms, e.tpm, own)
 
     def corrects(self, other: Stamp) -> bool:
@@ -306,6 +316,8 @@ class Lockout:
         self._until: dict[str, float] = {}
         self._stamps: dict[str, tuple[TpmStamp, float]] = {}   # key -> the TPM's clock at its start, its length
         self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
+        self._charged: dict[str, float] = {}       # session id -> its charge's failure window (fix33)
+        self._orphans: list[tuple[str, list[str], float]] = []   # the state file's open charges, not counted yet
         self._graced: dict[str, deque[Stamp]] = defaultdict(deque)   # key -> its host-late graces (late31, sec32)
         self._lock = threading.Lock()
         had_state = self.path is not None and self.path.exists()
@@ -313,6 +325,7 @@ class Lockout:
             self._load()
         if self.path is not None and self.audit is not None:
             self._restore(had_state)
+        self._count_orphans({})                 # (with no audit log: counted under the state file's windows)
 
     def _tpm_now(self) -> TpmStamp | None:
         if self.tpm is None:
@@ -362,15 +375,18 @@ class Lockout:
         ages none of them; :meth:`Stamp.age_s`)."""
         return deque(g for g in q if g.age_s(now, elapsed, t) < g.lasts(self.s.failure_window_s))
 
-    def fail(self, *keys: str) -> None:
-        """One failed presentation for each of ``keys``, stamped on every clock (:class:`Stamp`, strikes32)."""
+    def fail(self, *keys: str, window: float = 0.0) -> None:
+        """One failed presentation for each of ``keys``, stamped on every clock (:class:`Stamp`, strikes32).
+        ``window``: the failure window it was charged under (a charge counted at start, fix33), honoured up to
+        ``LOGGED_WINDOW_MAX_S`` where longer than today's; 0: today's."""
         now = self.clock()
         started: list[tuple[str, int]] = []
+        own = max(self.s.failure_window_s, min(window, LOGGED_WINDOW_MAX_S))
         with self._lock:
             t, elapsed = self._tpm_now(), self.elapsed()
             for k in keys:
                 q = self._in_window(self._fails[k], now, elapsed, t)
-                q.append(Stamp(now, elapsed[0], elapsed[1], t, self.s.failure_window_s))
+                q.append(Stamp(now, elapsed[0], elapsed[1], t, own))
                 self._fails[k] = q
                 if len(q) >= self.s.max_failures:
                     self._until[k] = now + self.s.lockout_s
@@ -380,8 +396,8 @@ class Lockout:
                     q.clear()
             self._save(now)
             for k in keys:                          # the state file first, then the log: either one keeps it
-                self._record("lockout_strike", key=k, until=now + self.s.failure_window_s,
-                             window_s=self.s.failure_window_s, boot=elapsed[0], boot_ms=elapsed[1])
+                self._record("lockout_strike", key=k, until=now + own,
+                             window_s=own, boot=elapsed[0], boot_ms=elapsed[1])
             for k, n in started:
                 self._record("lockout_start", key=k, until=self._until[k], failures=n,
                              window_s=self.s.failure_window_s)
@@ -393,6 +409,7 @@ class Lockout:
         now = self.clock()
         with self._lock:
             self._pending[session_id] = list(keys)
+            self._charged[session_id] = self.s.failure_window_s
             self._save(now)
             boot, boot_ms = self.elapsed()
             for k in keys:
@@ -411,6 +428,7 @@ class Lockout:
         from the charge. False if ``session_id`` had none open."""
         with self._lock:
             keys = self._pending.pop(session_id, None)
+            self._charged.pop(session_id, None)
             if keys is None:
                 return False
             self._save(self.clock())
@@ -437,6 +455,7 @@ class Lockout:
             if any(len(self._graced.get(k, ())) >= budget for k in keys):
                 return False
             del self._pending[session_id]
+            self._charged.pop(session_id, None)
             for k in keys:
                 self._graced[k].append(Stamp(now, elapsed[0], elapsed[1], t))
             self._save(now)
@@ -451,9 +470,10 @@ class Lockout:
         ``session_id`` had none open."""
         with self._lock:
             keys = self._pending.pop(session_id, None)
+            window = self._charged.pop(session_id, 0.0)
         if keys is None:
             return False
-        self.fail(*keys)
+        self.fail(*keys, window=window)
         with self._lock:
             self._settled(session_id, keys)
         return True
@@ -479,19 +499,30 @@ class Lockout:
             self._until = {str(k): float(t) for k, t in data["until"].items()}
             self._stamps = {str(k): (TpmStamp(str(e), int(ms), int(c), str(b), int(bm)), float(n))
                             for k, (e, ms, c, b, bm, n) in data.get("tpm", {}).items() if str(k) in self._until}
-            orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
+            charged = {str(sid): _window_of(w) for sid, w in data.get("charged", {}).items()}
+            orphans = [(str(sid), [str(k) for k in keys], charged.get(str(sid), 0.0))
+                       for sid, keys in data.get("pending", {}).items()]
             for k, gs in data.get("graced", {}).items():
                 self._graced[str(k)] = deque(Stamp.of_state(g) for g in gs)
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise LockoutStateError(f"lockout state {self.path} cannot be read ({type(exc).__name__}); "
                                     "move it aside to start with no failures counted") from None
-        # Windows open when the daemon last stopped ended without a verdict: each counts now.
-        for sid, keys in orphans:
-            self.fail(*keys)
+        # Windows open when the daemon last stopped ended without a verdict: each counts now (_count_orphans).
+        self._orphans = orphans
+
+    def _count_orphans(self, logged: dict[str, float]) -> set[str]:
+        """The state file's charges open when the daemon last stopped, each counted now as a strike under its own
+        window (fix33, review33b: not today's): the longer of the state file's (``charged``) and, from ``logged``,
+        its ``lockout_charge`` entries' (the log's, which root cannot rewrite as he can the state file). Their
+        session ids."""
+        counted, self._orphans = self._orphans, []
+        for sid, keys, window in counted:
+            self.fail(*keys, window=max(window, logged.get(sid, 0.0)))
             with self._lock:
                 self._settled(sid, keys)
+        return {sid for sid, _, _ in counted}
 
     def _restore(self, had_state: bool) -> None:
         """Lockouts still running by the audit log that the state file is missing, or holds ending earlier
@@ -508,10 +539,15 @@ class Lockout:
         except OSError as exc:
             raise LockoutStateError(f"the audit log {self.audit.path} cannot be read for its lockouts "
                                     f"({type(exc).__name__}): the lockout state cannot be checked") from None
+        logged: dict[str, float] = {}
+        for e in entries:
+            if e.event == "lockout_charge" and e.session:
+                logged[e.session] = max(logged.get(e.session, 0.0), e.window_s)
+        counted = self._count_orphans(logged)
         self._fail_closed_on_cut(now, t)        # first: its entry follows the gap in the counts it reports
         self._restore_lockouts(entries, now, t, had_state)
         self._restore_strikes(entries, now, t, had_state)
-        self._restore_charges(entries, now, t, had_state)
+        self._restore_charges(entries, now, t, had_state, counted)
         self._restore_graces(entries, now, t)
 
     def _restore_lockouts(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None,
@@ -608,7 +644,8 @@ class Lockout:
             self._record("strikes_restored", key=k, until=max(g.ts + g.lasts(window) for g in lost),
                          why=STRIKES_RESTORED, strikes=len(lost), state="MISSING" if not had_state else "BEHIND")
 
-    def _restore_charges(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None, had_state: bool) -> None:
+    def _restore_charges(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None, had_state: bool,
+                         counted: set[str]) -> None:
         """Challenge windows charged in the audit log (``lockout_charge``) and never settled there
         (``lockout_settled``), still in their failure window: the daemon died in the window and the state file
         that held the charge is gone or put back from before it (sec28; a state file that holds it counted it in
@@ -617,23 +654,27 @@ class Lockout:
         its entry carries, as a strike's (strikes32)."""
         window, elapsed = self.s.failure_window_s, self.elapsed()
         open_: dict[str, list[str]] = {}
+        own: dict[str, float] = {}                  # each charge's own window (fix33: not today's)
         for e in entries:
             g = Stamp.of_entry(e, window)
             if e.event == "lockout_charge" and e.session and g.age_s(now, elapsed, t) < g.lasts(window):
                 open_.setdefault(e.session, []).append(e.key)
+                own[e.session] = max(own.get(e.session, 0.0), e.window_s)
             elif e.event == "lockout_settled":
                 open_.pop(e.session, None)
         for sid, keys in open_.items():
-            if sid in self._pending:            # (not reached: _load counted the state's own)
+            if sid in self._pending or sid in counted:      # the state file's own, counted (_count_orphans)
                 continue
-            self.fail(*keys)
+            self.fail(*keys, window=own.get(sid, 0.0))
             with self._lock:
                 self._settled(sid, keys)
             log.error("lockout: error[%s]: a challenge window charged in the audit log and never settled counted "
                       "as a strike (the daemon died in it, and %s)", STRIKES_RESTORED,
                       "the state file is missing" if not had_state else "the state file did not hold it")
             for k in keys:
-                self._record("strikes_restored", key=k, until=now + self.s.failure_window_s, why=STRIKES_RESTORED,
+                self._record("strikes_restored", key=k, until=now + max(window, min(own.get(sid, 0.0),
+                                                                                   LOGGED_WINDOW_MAX_S)),
+                             why=STRIKES_RESTORED,
                              strikes=1, state="MISSING" if not had_state else "BEHIND", charged=True)
 
     def _restore_graces(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None) -> None:
@@ -689,6 +730,8 @@ class Lockout:
             self._prune_graces(now, elapsed, t)
         data: dict[str, object] = {"version": 1, "fails": {k: [g.state() for g in q] for k, q in self._fails.items()},
                                    "until": self._until, "pending": self._pending}
+        if self._charged:                               # fix33: each open charge's failure window
+            data["charged"] = self._charged
         if self._graced:                                # late31
             data["graced"] = {k: [g.state() for g in q] for k, q in self._graced.items()}
         if self._stamps:                                # sec29: where a TPM is configured

@@ -736,16 +736,31 @@ _WITNESS = """#!lua flags=allow-oom
 -- LAST_MS", Redis's TIME) in the same step, so that every server sees the flag (sec33: one server's memory before).
 -- allow-oom: it finishes a probe already charged, one key per registered terminal.
 local function lt(a, b) return #a < #b or (#a == #b and a < b) end
-local held = redis.call('GET', KEYS[1])
+local function bad(v) return type(v) == 'table' and v.err ~= nil end
+-- Every read and check before the witness moves (fix33, review33b): a record not this server's (another type, or
+-- not "LO HI N FIRST_MS LAST_MS" in order) is WITNESS_UNREADABLE, the witness left as it was (before: raised after
+-- it moved, or replaced silently).
+local held = redis.pcall('GET', KEYS[1])
+if bad(held) then return redis.error_reply('WITNESS_UNREADABLE') end
 if (held or '') ~= ARGV[1] then return 0 end
+local f, u = nil, nil
+if ARGV[3] ~= '' then
+  f = redis.pcall('GET', KEYS[2])
+  u = redis.pcall('GET', KEYS[3])
+  if bad(f) or bad(u) or (f and not string.match(f, '^%d+$')) then return redis.error_reply('WITNESS_UNREADABLE') end
+end
+local ulo, uhi, un, ufirst, ulast
+if u and not (f and not lt(f, ARGV[3])) then
+  ulo, uhi, un, ufirst, ulast = string.match(u, '^(%d+) (%d+) (%d+) (%d+) (%d+)$')
+  if not ulo or lt(uhi, ulo) or lt(ulast, ufirst) then return redis.error_reply('WITNESS_UNREADABLE') end
+end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[3] == '' then return 1 end
-local f = redis.call('GET', KEYS[2])
 if f and not lt(f, ARGV[3]) then return 1 end
 local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+if ulast and lt(now, ulast) then now = ulast end   -- Redis's clock stepped back: the record stays in order (fix33)
 local lo, hi, n, first = ARGV[4], ARGV[3], 1, now
-local ulo, uhi, un, ufirst = string.match(redis.call('GET', KEYS[3]) or '', '^(%d+) (%d+) (%d+) (%d+) %d+$')
 if ulo then
   if lt(ulo, lo) then lo = ulo end
   if lt(hi, uhi) then hi = uhi end
@@ -1387,11 +1402,20 @@ class RedisStore:
                      drops_lo: int | None = None) -> int:
         if not new:
             raise ValueError("a witness record is never empty")
+        import redis
+
+        from hil.ingest.attestation import WitnessUnreadable
         lo = drops if drops_lo is None else drops_lo
-        return int(self._call(self._witness, keys=[self._k("w", terminal_id), self._k("wf", terminal_id),
-                                                   self._k("wu", terminal_id)],
-                              args=[expected or b"", new, "" if drops is None else str(int(drops)),
-                                    "" if lo is None else str(int(lo))]))
+        try:
+            return int(self._call(self._witness, keys=[self._k("w", terminal_id), self._k("wf", terminal_id),
+                                                       self._k("wu", terminal_id)],
+                                  args=[expected or b"", new, "" if drops is None else str(int(drops)),
+                                        "" if lo is None else str(int(lo))]))
+        except redis.ResponseError as exc:          # the script's own refusal, the witness not moved (fix33)
+            if str(exc).startswith("WITNESS_UNREADABLE"):
+                raise WitnessUnreadable("the witness, fetched or unfetched record held is not a record this server "
+                                        "writes (the witness not moved)") from None
+            raise
 
     @_guarded
     def witness_unfetched(self, terminal_id: str) -> bytes | None:

@@ -583,7 +583,7 @@ class MemoryStore:
                 return 1
             lo, now, u = drops if drops_lo is None else drops_lo, self._now(), self._unfetched.get(terminal_id)
             self._unfetched[terminal_id] = ((lo, drops, 1, now, now) if u is None
-                                            else (min(u[0], lo), max(u[1], drops), u[2] + 1, u[3], now))
+                                            else (min(u[0], lo), max(u[1], drops), u[2] + 1, u[3], max(now, u[4])))
             return 2
 
     def witness_unfetched(self, terminal_id: str) -> bytes | None:

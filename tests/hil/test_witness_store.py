@@ -241,6 +241,17 @@ def test_counts_dropped_from_the_history_before_the_bank_fetched_them_are_flagge
         store.close()
 
 
+def _count_to(host: WitnessStore, last: int) -> None:
+    """The terminal's witness advanced one certified count at a time up to ``last`` on ``host``."""
+    raw = host.store.witness(TERMINAL)
+    held = Witness.load(raw) if raw is not None else None
+    for n in range(held.count + 1 if held else 1, last + 1):
+        assert host.advance(TERMINAL, raw, held, Witness(n, n.to_bytes(32, "big"), ClockInfo(1000 * n, 1, 0, True)))
+        raw = host.store.witness(TERMINAL)
+        assert raw is not None
+        held = Witness.load(raw)
+
+
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_an_unfetched_drop_stays_flagged_in_the_shared_store_for_every_server(kind, request, prefix):
     # sec32 raised WITNESS_UNFETCHED once, in the memory of the server whose compare-and-set dropped the counts
@@ -253,26 +264,16 @@ def test_an_unfetched_drop_stays_flagged_in_the_shared_store_for_every_server(ki
     second = first if redis_url is None else RedisStore.from_url(redis_url, prefix=prefix)   # another server
     a, b = WitnessStore(first), WitnessStore(second)
     try:
-        def count_to(host: WitnessStore, last: int) -> None:
-            raw = host.store.witness(TERMINAL)
-            held = Witness.load(raw) if raw is not None else None
-            for n in range(held.count + 1 if held else 1, last + 1):
-                assert host.advance(TERMINAL, raw, held, Witness(n, n.to_bytes(32, "big"), ClockInfo(1000 * n, 1, 0,
-                                                                                                     True)))
-                raw = host.store.witness(TERMINAL)
-                assert raw is not None
-                held = Witness.load(raw)
-
-        count_to(a, WITNESS_HISTORY)
+        _count_to(a, WITNESS_HISTORY)
         assert a.unfetched(TERMINAL) is None and b.unfetched(TERMINAL) is None
         t0 = first.now_ms()
-        count_to(a, WITNESS_HISTORY + 2)                            # counts 1 and 2 dropped, never fetched (two probes)
+        _count_to(a, WITNESS_HISTORY + 2)                           # counts 1 and 2 dropped, never fetched (two probes)
         u = b.unfetched(TERMINAL)                                   # read on the other server
         assert u is not None and (u.lo, u.hi, u.times) == (1, 2, 2)
         assert t0 - 1000 <= u.first_ms <= u.last_ms <= second.now_ms() + 1000
         assert len(b.cli_witness(TERMINAL)) == WITNESS_HISTORY      # the bank fetches (on the other server) ...
         assert b.unfetched(TERMINAL) == u                           # ... and the flag stays
-        count_to(b, 2 * WITNESS_HISTORY + 3)                        # drops up to the fetch are no news; one past it is
+        _count_to(b, 2 * WITNESS_HISTORY + 3)                        # drops up to the fetch are no news; one past it is
         got = a.unfetched(TERMINAL)
         assert got is not None and (got.lo, got.hi, got.times) == (1, 2 * WITNESS_HISTORY + 3 - WITNESS_HISTORY, 3)
         if redis_url is not None:
@@ -292,3 +293,41 @@ def test_an_unfetched_drop_stays_flagged_in_the_shared_store_for_every_server(ki
     finally:
         first.close()
         second.close()
+
+
+def test_the_unfetched_record_stays_readable_when_redis_s_clock_steps_back_and_a_foreign_one_moves_no_witness(
+        tmp_path, prefix):
+    # review33b (1): the compare-and-set wrote the record's last time from Redis's TIME as it read it; a step back of
+    # Redis's clock (NTP, a failover to a replica behind) made last < first, which the reader refuses: the flag
+    # unreadable for good. The last time is never below the one held. (5): the script set the witness before it read
+    # the unfetched record: one of another type raised after the witness moved (a raw ResponseError, UNKNOWN), a
+    # malformed one was replaced silently. Now every read and check comes first: WitnessUnreadable, nothing moved.
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "clocked", clock=True)
+    assert proc.clock is not None
+    store = RedisStore.from_url(proc.url, prefix=prefix)
+    w, r = WitnessStore(store), redis.Redis.from_url(proc.url)
+    try:
+        _count_to(w, WITNESS_HISTORY + 1)
+        u = w.unfetched(TERMINAL)
+        assert u is not None
+        proc.clock.shift(-60_000)
+        _count_to(w, WITNESS_HISTORY + 2)
+        got = w.unfetched(TERMINAL)
+        assert got is not None and (got.times, got.first_ms, got.last_ms) == (2, u.first_ms, u.last_ms)
+        proc.clock.real()
+        for foreign in (b"1 999 7 100 50x", b"5 1 1 1 1", b"1 2 1 200 100", {"a": "b"}):
+            r.delete(f"{prefix}wu:{TERMINAL}")
+            if isinstance(foreign, dict):
+                r.hset(f"{prefix}wu:{TERMINAL}", mapping=foreign)
+            else:
+                r.set(f"{prefix}wu:{TERMINAL}", foreign)
+            before = store.witness(TERMINAL)
+            with pytest.raises(WitnessUnreadable):
+                _count_to(w, Witness.load(before or b"").count + 1)
+            assert store.witness(TERMINAL) == before                # the witness did not move
+            if not isinstance(foreign, dict):
+                assert r.get(f"{prefix}wu:{TERMINAL}") == foreign   # nor was the record replaced
+    finally:
+        store.close()
+        proc.stop()

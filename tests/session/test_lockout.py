@@ -905,3 +905,69 @@ def test_a_charge_open_in_the_log_keeps_its_window_when_the_config_s_is_lowered(
     restarted = _restarted(clock, log, path, "deleted", failure_window_s=5.0)
     assert len(restarted._fails["subject:a"]) == 1
     assert [d["charged"] for d in _events(log, "strikes_restored")] == [True]
+
+
+@pytest.mark.parametrize("state", ["kept", "deleted", "rewritten"])
+def test_a_charge_counted_at_start_keeps_the_window_it_was_charged_under(tmp_path, state):
+    # review33b (2): a charge counted at the next start (the state file's pending, or the log's open charge when the
+    # state file is deleted) was stamped with today's failure_window_s: root lowering it to 5 s made the strike leave
+    # 5 s later. It keeps the 60 s it was charged under (the log's, where root rewrote the state file's to 5 s).
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.begin("s-1", "subject:a")                                       # then SIGKILL
+    assert json.loads(path.read_text())["charged"] == {"s-1": 60.0}
+    if state == "rewritten":
+        path.write_text(json.dumps({**json.loads(path.read_text()), "charged": {"s-1": 5.0}}))
+    clock.wait(1.0)
+    restarted = _restarted(clock, log, path, "deleted" if state == "deleted" else "kept", failure_window_s=5.0)
+    assert len(_events(log, "lockout_settled")) == 1                       # counted once
+    assert [g.window_s for g in restarted._fails["subject:a"]] == [60.0]
+    assert _events(log, "lockout_strike")[-1]["window_s"] == 60.0
+    clock.wait(6.0)
+    restarted.fail("subject:b")                                             # prunes on save
+    assert len(restarted._fails["subject:a"]) == 1
+    assert "charged" not in json.loads(path.read_text())
+    clock.wait(60.0)
+    restarted.fail("subject:b")
+    assert "subject:a" not in restarted._fails
+
+
+def test_a_strike_logged_before_sec33_is_placed_at_its_own_time_when_the_window_is_raised(tmp_path):
+    # review33b (3): an entry without window_s (a daemon before sec33) was placed at until - today's window: raised
+    # from 60 s to 600 s it matched none of the state file's strikes and was added again (two strikes read as four).
+    clock, s, log, _, path, _ = _lockout_on_log(tmp_path)
+    fails = []
+    for _ in range(2):
+        log.record("lockout_strike", key="subject:a", until=clock.now + 60.0, boot=clock.boot, boot_ms=clock.boot_ms)
+        fails.append([clock.now, clock.boot, clock.boot_ms])
+        clock.wait(1.0)
+    path.write_text(json.dumps({"version": 1, "fails": {"subject:a": fails}, "until": {}, "pending": {}}))
+    clock.wait(28.0)
+    restarted = _restarted(clock, log, path, "kept", failure_window_s=600.0, max_failures=4)
+    assert [g.ts for g in restarted._fails["subject:a"]] == [1000.0, 1001.0]
+    assert _events(log, "strikes_restored") == []
+    restarted.fail("subject:a")
+    restarted.check("subject:a")                                            # three, not five: no lockout
+
+
+@pytest.mark.parametrize("bad", [10**400, "60", True, [1], None], ids=["huge", "string", "true", "list", "none"])
+def test_a_state_file_window_that_is_no_finite_number_is_a_stable_error(tmp_path, bad):
+    # review33b (4): a huge integer raised a raw OverflowError at start; a string or True was read as a window.
+    clock, s, log, _, path, _ = _lockout_on_log(tmp_path)
+    for data in ({"fails": {"subject:a": [[990.0, "b00t-1", 40_000, bad]]}, "pending": {}},
+                 {"fails": {}, "pending": {"s-1": ["subject:a"]}, "charged": {"s-1": bad}}):
+        path.write_text(json.dumps({"version": 1, "until": {}, **data}))
+        with pytest.raises(LockoutStateError):
+            Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+
+
+def test_a_logged_window_or_end_past_a_float_s_range_is_none_not_a_crash(tmp_path):
+    # review33b (4): the log's window_s or until as a huge integer raised a raw OverflowError at start.
+    from agent.observe.ledger import lockout_entries
+    clock, s, log, _, path, _ = _lockout_on_log(tmp_path)
+    log.record("lockout_strike", key="subject:x", until=1060.0, window_s=10**400, boot="b00t-1", boot_ms=50_000)
+    log.record("lockout_strike", key="subject:y", until=10**400, window_s=60.0, boot="b00t-1", boot_ms=50_000)
+    assert [(e.key, e.window_s) for e in lockout_entries(log.path, 0.0)] == [("subject:x", 0.0)]
+    restarted = _restarted(clock, log, path, "kept")
+    assert len(restarted._fails["subject:x"]) == 1 and "subject:y" not in restarted._fails
+    with pytest.raises(ValueError, match="finite"):
+        SessionSettings(failure_window_s=float("inf"))
