@@ -16,6 +16,10 @@
   projector's schedule; summed up as the ambient's relative change between consecutive projector-off
   frames on the face and on the wall (the gobo's cut-outs move over both; a static flood over neither).
   Nothing of a face is written: levels only.
+* ``retry RECORDS.jsonl PROMPT KEY ...`` — each record's last window answered as ``PROMPT`` (``LIGHT_CHANGED``:
+  the same place and light, a few seconds later) up to twice while refused with a prompt, on this checkout's
+  judge as pad-eval runs it (``hil.pad_records.run_presentation``): what a retry instead of "ask staff" would
+  recover.
 
 Records of a family in ``hil.padeval.UNSEEN_SPLITS`` are refused, as ``bench.rerun_records`` refuses them.
 """
@@ -204,6 +208,34 @@ def frames(path: str, keys: Sequence[str]) -> None:
         print(json.dumps(out), flush=True)
 
 
+def retry(path: str, prompt: str, keys: Sequence[str], times: int = 2) -> None:
+    """Each record's last attempt answered as ``prompt`` (a ``hil.pad_prompts`` light or retry prompt:
+    ``LIGHT_CHANGED``, the same place and light a few seconds later) up to ``times`` times while it is
+    refused with a prompt, run on this checkout's judge as pad-eval runs it; prints each attempt's verdict."""
+    import dataclasses
+
+    from agent.liveness.fusion import load_thresholds
+    from hil.pad_presentations import Presentation
+    from hil.pad_prompts import followed_uri
+    from hil.pad_records import kiosk_gate, run_presentation
+
+    recs = {r["key"]: r for r in read(path)}
+    gate, th = kiosk_gate(), load_thresholds("kiosk", challenged=True)
+    for key in keys:
+        old = recs[key]
+        last = (_value(old.get("attempts")) or [old])[-1]
+        p = Presentation(old["kind"], old["species"], old["split"], old["index"], last["uri"])
+        camera_s, n, got = float(last.get("camera_s") or 0.0), len(_value(old.get("attempts")) or [old]), []
+        for _ in range(times):
+            p = dataclasses.replace(p, uri=followed_uri(p.uri, prompt, n, camera_s))
+            r = run_presentation(p, frames=32, passive=False, gate=gate, thresholds=th)
+            got.append((r.get("verdict") or r["outcome"], r.get("prompt") or r.get("reason")))
+            camera_s, n = float(r.get("camera_s") or 0.0), n + 1
+            if r.get("verdict") == "live" or r.get("outcome") != "rejected" or not r.get("prompt"):
+                break
+        print(json.dumps({"key": key, "old": [old.get("verdict"), old.get("prompt")], "retries": got}), flush=True)
+
+
 def _main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "classify":
         c = classify(read(argv[1]), argv[2] if len(argv) > 2 else None)
@@ -211,6 +243,9 @@ def _main(argv: list[str]) -> int:
             print(f"== {part} ({sum(counts.values())})")
             for k, n in counts.most_common():
                 print(f"  {n:3d}  {k}")
+        return 0
+    if len(argv) >= 4 and argv[0] == "retry":
+        retry(argv[1], argv[2], argv[3:])
         return 0
     if len(argv) >= 3 and argv[0] == "frames":
         frames(argv[1], argv[2:])

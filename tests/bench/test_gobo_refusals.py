@@ -18,7 +18,7 @@ ALL = {k: 1.0 for k in g.DETECTORS}
 
 
 def rec(i: int, light: str, verdict: str, challenge: dict | str, detectors: dict, **kw) -> dict:
-    r = {"key": f"fam/bona_fide/live/{i}", "split": "fam", "species": "live", "index": i,
+    r = {"key": f"fam/bona_fide/live/{i}", "split": "fam", "kind": "bona_fide", "species": "live", "index": i,
          "uri": f"sim://?subject=live&light={light}&realtime=0", "verdict": verdict,
          "outcome": "accepted" if verdict == "live" else "rejected", "challenge": challenge,
          "detectors": detectors, "notes": []}
@@ -97,3 +97,32 @@ def test_unseen_families_are_refused(monkeypatch):
     monkeypatch.setattr(padeval, "UNSEEN_SPLITS", frozenset({"fam"}))
     with pytest.raises(SystemExit, match="not to be run"):
         g._refuse_unseen(records())
+
+
+def test_retry_answers_the_last_attempt_and_stops_on_a_live_verdict(tmp_path, monkeypatch, capsys):
+    import json
+
+    from hil import pad_records
+
+    last = {"verdict": "inconclusive", "prompt": "IR_FLOOD_CANNOT_VERIFY", "outcome": "rejected", "camera_s": 1.5,
+            "uri": "sim://?subject=live&family=fam&identity=1&seed=5&light=gobo&lux=300.0&distance_mm=450"}
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(rec(7, "gobo", "inconclusive", {}, ALL, attempts=[last])) + "\n")
+    seen: list[str] = []
+    replies = iter([{"verdict": "inconclusive", "outcome": "rejected", "prompt": "LIGHT_CHANGED", "camera_s": 1.0},
+                    {"verdict": "live", "outcome": "accepted", "camera_s": 1.0},
+                    {"verdict": "live", "outcome": "accepted"}])
+
+    def run(p, **kw):
+        seen.append(p.uri)
+        return next(replies)
+
+    monkeypatch.setattr(pad_records, "run_presentation", run)
+    monkeypatch.setattr(pad_records, "kiosk_gate", lambda: None)
+    g.retry(str(path), "LIGHT_CHANGED", ["fam/bona_fide/live/7"], times=3)
+    out = json.loads(capsys.readouterr().out)
+    assert out["retries"] == [["inconclusive", "LIGHT_CHANGED"], ["live", None]]
+    assert len(seen) == 2                                   # stopped at the live verdict
+    assert all("lux=300.0" in u and "distance_mm=450" in u for u in seen)    # same place, same light
+    t0 = [float(u.rsplit("t0_s=", 1)[1]) for u in seen]
+    assert 1.5 < t0[0] < t0[1]                              # later each time
