@@ -190,3 +190,15 @@ def test_records_the_server_does_not_write_are_refused_and_flag_times_never_step
         s.store.close()
         r.close()
         proc.stop()
+
+
+def test_the_server_s_anchors_are_held_in_its_store_whatever_store_it_is_given(ingest, redis_url, prefix,
+                                                                                 monkeypatch):
+    # ServerState.anchors reads ServerState.store at each call: a server configured with Redis (or a test or bench
+    # that gives the state another store after building it) holds its anchors there, not in a memory of its own.
+    state = ingest["state"]
+    assert state.anchors.store is state.store
+    shared = RedisStore.from_url(redis_url, prefix=prefix)
+    monkeypatch.setattr(state, "store", shared)
+    assert state.anchors.store is shared
+    shared.close()
