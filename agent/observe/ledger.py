@@ -265,10 +265,11 @@ LOGGED_WINDOW_MAX_S = 86_400.0
 
 
 def _window(w: Any) -> float:
-    """An entry's ``window_s``: a positive finite number of seconds, else 0.0 (none: today's window rules; an
-    integer past a float's range too, fix33)."""
-    if isinstance(w, (int, float)) and not isinstance(w, bool) and _finite(w) and w > 0:
-        return float(w)
+    """An entry's ``window_s``: a positive number of seconds, else 0.0 (none: today's window rules). One past a float's
+    range (an integer, or infinity) is ``LOGGED_WINDOW_MAX_S`` (sec34: fix33 read it as none, so a larger number lasted
+    shorter than 1e12, read as the bound; the daemon writes neither: the reading that fails closed stands)."""
+    if isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0:
+        return float(w) if _finite(w) else LOGGED_WINDOW_MAX_S
     return 0.0
 
 

@@ -23,8 +23,20 @@ fresh: after the signature and nonce checks) ``observe`` flags, and does not adv
 
 * ``WITNESS_UNFETCHED`` — raised by the TPM witness's check of the same probe (sec32, ``attestation.WitnessStore``):
   its history's bound dropped certified counts the bank had not fetched (``cli_witness``), the proof of a rewrite
-  of the log up to them with it. Here it is one server's memory, as every flag; since sec33 the same compare-and-set
-  also keeps it in the shared store, which every server reads (``WitnessStore.unfetched``).
+  of the log up to them with it; since sec33 the same compare-and-set also keeps it in the shared store, which every
+  server reads (``WitnessStore.unfetched``).
+
+Since sec34 the held anchor and the flags live in the store the servers share (``Store.anchor``/``swap_anchor``, Redis
+``a:<terminal>``; ``Store.note_anchor_flag``/``anchor_flags``, Redis ``af:<terminal>``), beside the TPM witness. Before,
+both were this process's memory: behind a balancer, a log cut back (or a rewound chain, a replaced log, a count
+gone back) sent to a second server, or to the same one restarted, was taken there as the first anchor, unflagged,
+and that server's ``cli_anchor`` was the cut log's own, which ``audit-verify`` then passed; the bank asking another
+server than the one that flagged saw no flag. The anchor is replaced by compare-and-set against the record the probe
+was checked against (two servers racing never move it back); each flag's count, first and last time (the store's
+clock, never stepping back) and its first and latest probe are kept per terminal and reason (:meth:`flagged`), so a
+flood of one reason (a terminal without a log sends ``MISSING`` with every probe) pushes no other out. A record
+this server does not write is refused (:class:`AnchorUnreadable`: ``STORE_UNAVAILABLE``, nothing written; the
+operator deletes it). ``flags`` stays this process's recent ones (for its log and tests).
 
 A flag does not refuse the probe (the person in front of the kiosk did nothing wrong); it is the
 bank's signal to fetch the terminal's log and run ``capture-agent audit-verify --anchor SEQ:HEAD``
@@ -33,19 +45,38 @@ with :meth:`AnchorStore.cli_anchor`, which proves whether entries were removed.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.security.audit import checkpoint_message
 from agent.security.keys import verify_signature
 from drivers.errors import CaptureAgentError
+from hil.ingest.store import MemoryStore, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 log = logging.getLogger(__name__)
 FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN", "COUNT_BACK", "WITNESS_UNFETCHED")
+ANCHOR_VERSION = 1                # the held anchor's record in the store (sec34)
+MAX_ANCHOR = 512                  # its bytes: more is not a record this server wrote
+MAX_SEEN = 1024                   # a flag's probe record's bytes (probe id <= 64, detail <= 512 characters)
+CAS_TRIES = 8                     # compare-and-set rounds against other servers' writes
+_HEX = re.compile(r"[0-9a-f]{0,128}")
+_COUNT = re.compile(rb"(\d{1,15}) (\d{1,18}) (\d{1,18})")
+
+
+class AnchorUnreadable(StoreUnavailable):
+    """The store holds an anchor or anchor-flag record this server does not write (sec34): the probe is not checked
+    against nothing (``STORE_UNAVAILABLE``, nothing written; the operator deletes the record to start afresh)."""
+
+
+def _uint(v: object) -> bool:
+    return type(v) is int and 0 <= v < (1 << 64)
 
 
 @dataclass(frozen=True)
@@ -57,6 +88,30 @@ class HeldAnchor:
     tpm_count: int = 0        # the terminal's TPM counter when the anchor was made (0: none; sec29)
     v2: bool = False          # the terminal has sent an anchor signed over its count (sec30's v2 message)
 
+    def dump(self) -> bytes:
+        """The record the shared store holds (sec34)."""
+        return json.dumps({"v": ANCHOR_VERSION, "seq": self.seq, "head": self.head, "log_id": self.log_id,
+                           "at": self.received_unix_ms, "tpm_count": self.tpm_count, "v2": self.v2},
+                          separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def load(cls, raw: bytes) -> HeldAnchor:
+        """A stored record, validated (bounded, every field typed and in range): :class:`AnchorUnreadable` otherwise."""
+        try:
+            if len(raw) > MAX_ANCHOR:
+                raise ValueError("too long")
+            d = json.loads(raw)
+            if not isinstance(d, dict) or set(d) != {"v", "seq", "head", "log_id", "at", "tpm_count", "v2"} \
+                    or d["v"] != ANCHOR_VERSION or type(d["v"]) is not int:
+                raise ValueError("fields")
+            if not (_uint(d["seq"]) and _uint(d["at"]) and _uint(d["tpm_count"]) and type(d["v2"]) is bool
+                    and isinstance(d["head"], str) and len(d["head"]) == 64 and _HEX.fullmatch(d["head"])
+                    and isinstance(d["log_id"], str) and _HEX.fullmatch(d["log_id"])):
+                raise ValueError("values")
+            return cls(d["seq"], d["head"], d["log_id"], d["at"], d["tpm_count"], d["v2"])
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise AnchorUnreadable(f"the anchor held is not a record this server writes ({exc})") from None
+
 
 @dataclass(frozen=True)
 class AnchorFlag:
@@ -67,17 +122,74 @@ class AnchorFlag:
     at_unix_ms: int
 
 
+@dataclass(frozen=True)
+class FlagRecord:
+    """One reason's flags of a terminal in the shared store (sec34): how many, the first's and the latest's time (the
+    store's clock) and their probe ids and details."""
+
+    reason: str
+    times: int
+    first_ms: int
+    last_ms: int
+    first: tuple[str, str]    # (probe id, detail)
+    last: tuple[str, str]
+
+    @staticmethod
+    def seen(probe_id: str, detail: str) -> bytes:
+        return json.dumps([probe_id[:64], detail[:512]], separators=(",", ":")).encode()
+
+    @classmethod
+    def load_all(cls, fields: dict[bytes, bytes]) -> dict[str, FlagRecord]:
+        """The fields ``Store.anchor_flags`` returns, by reason; :class:`AnchorUnreadable` for any field this server
+        does not write."""
+        def probe(raw: bytes | None) -> tuple[str, str]:
+            if raw is None or len(raw) > MAX_SEEN:
+                raise ValueError("probe")
+            v = json.loads(raw)
+            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)):
+                raise ValueError("probe")
+            return v[0], v[1]
+
+        try:
+            names = {k.split(b":")[0].decode() for k in fields}
+            if not names <= set(FLAGS) or len(fields) != 3 * len(names):
+                raise ValueError("fields")
+            out = {}
+            for r in sorted(names):
+                m = _COUNT.fullmatch(fields.get(r.encode(), b""))
+                if m is None or int(m[3]) < int(m[2]) or int(m[1]) < 1:
+                    raise ValueError("count")
+                out[r] = cls(r, int(m[1]), int(m[2]), int(m[3]), probe(fields.get(r.encode() + b":first")),
+                             probe(fields.get(r.encode() + b":last")))
+            return out
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise AnchorUnreadable(f"the anchor-flag record held is not a record this server writes ({exc})") from None
+
+
 class AnchorStore:
-    def __init__(self, max_flags: int = 1000, clock=time.time):
-        self._held: dict[str, HeldAnchor] = {}
-        self.flags: deque[AnchorFlag] = deque(maxlen=max_flags)
-        self._missing_told: set[str] = set()    # terminals whose missing anchors were logged once
+    """Each terminal's held anchor and flags, in ``store`` (sec34: the store the servers share; a callable: the
+    store it returns at each call, as ``ServerState.store`` may be replaced; None: a memory store of its own)."""
+
+    def __init__(self, store: Store | Callable[[], Store] | None = None, max_flags: int = 1000, clock=time.time):
+        self._store = store if store is not None else MemoryStore()
+        self.flags: deque[AnchorFlag] = deque(maxlen=max_flags)   # this process's recent flags (its log, tests)
+        self._missing_told: set[str] = set()    # terminals whose missing anchors this process logged once
         self._lock = threading.Lock()
         self.clock = clock
 
+    @property
+    def store(self) -> Store:
+        s = self._store
+        return s() if callable(s) else s
+
     def held(self, terminal_id: str) -> HeldAnchor | None:
-        with self._lock:
-            return self._held.get(terminal_id)
+        raw = self.store.anchor(terminal_id)
+        return HeldAnchor.load(raw) if raw is not None else None
+
+    def flagged(self, terminal_id: str) -> dict[str, FlagRecord]:
+        """The terminal's flags by reason, as every server holds them (sec34); {} : never flagged."""
+        fields = self.store.anchor_flags(terminal_id)
+        return FlagRecord.load_all(fields) if fields else {}
 
     def cli_anchor(self, terminal_id: str) -> str | None:
         """``SEQ:HEAD`` for ``capture-agent audit-verify --anchor``."""
@@ -86,7 +198,8 @@ class AnchorStore:
 
     def observe(self, terminal_id: str, header: pb.ProbeHeader, public_key) -> str | None:
         """Check ``header``'s anchor against the one held for ``terminal_id``; keep it if it extends
-        that one. Returns the flag raised, or None."""
+        that one (compare-and-set in the shared store: checked again if another server moved it meanwhile).
+        Returns the flag raised, or None."""
         now_ms = int(self.clock() * 1000)
         if not header.HasField("audit_anchor"):
             return self._flag(terminal_id, "MISSING", "the probe carries no audit anchor", header, now_ms)
@@ -108,14 +221,16 @@ class AnchorStore:
         if v2 is None:
             return self._flag(terminal_id, "FORGED", "the anchor (with its TPM count) is not signed by the terminal's "
                               "key", header, now_ms)
-        held = self.held(terminal_id)
-        if not v2 and a.tpm_count and held is not None and held.v2:
-            return self._flag(terminal_id, "FORGED", "the anchor's TPM count is signed the v1 way (without its count) "
-                              "after the terminal sent v2 anchors", header, now_ms)
-        new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms, int(a.tpm_count),
-                         v2 or (held is not None and held.v2))
-        with self._lock:
-            old = self._held.get(terminal_id)
+        if len(a.log_id) > 64:
+            return self._flag(terminal_id, "FORGED", "the anchor's log id is longer than any log's", header, now_ms)
+        for _ in range(CAS_TRIES):
+            raw = self.store.anchor(terminal_id)
+            old = HeldAnchor.load(raw) if raw is not None else None
+            if not v2 and a.tpm_count and old is not None and old.v2:
+                return self._flag(terminal_id, "FORGED", "the anchor's TPM count is signed the v1 way (without its "
+                                  "count) after the terminal sent v2 anchors", header, now_ms)
+            new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms, int(a.tpm_count),
+                             v2 or (old is not None and old.v2))
             why = None
             if old is not None:
                 if new.log_id != old.log_id:
@@ -127,12 +242,15 @@ class AnchorStore:
                 elif new.tpm_count < old.tpm_count:
                     why = ("COUNT_BACK", f"the anchor's TPM count {new.tpm_count} is below {old.tpm_count}, held at "
                                          f"entry {old.seq}: the terminal stopped counting, or this is another TPM")
-            if why is None:
+            if why is not None:
+                return self._flag(terminal_id, why[0], why[1], header, now_ms)
+            if old is None or new.seq > old.seq:
+                if not self.store.swap_anchor(terminal_id, raw, new.dump()):
+                    continue                        # another server moved it: checked against that one
+            with self._lock:
                 self._missing_told.discard(terminal_id)     # anchored again: a new gap is news
-                if old is None or new.seq > old.seq:
-                    self._held[terminal_id] = new
-                return None
-        return self._flag(terminal_id, why[0], why[1], header, now_ms)
+            return None
+        raise StoreUnavailable(f"the anchor of {terminal_id[:64]} kept changing under {CAS_TRIES} checks")
 
     def flag(self, terminal_id: str, reason: str, detail: str, header: pb.ProbeHeader, now_ms: int) -> str:
         """A flag raised by another check of the same probe (sec32: ``WITNESS_UNFETCHED``, the TPM witness's
@@ -141,6 +259,7 @@ class AnchorStore:
 
     def _flag(self, terminal_id: str, reason: str, detail: str, header: pb.ProbeHeader, now_ms: int) -> str:
         flag = AnchorFlag(terminal_id, reason, detail, header.probe_id[:64], now_ms)
+        self.store.note_anchor_flag(terminal_id, reason, FlagRecord.seen(flag.probe_id, detail))
         with self._lock:
             self.flags.append(flag)
             # Every flag is kept; the log warns of a terminal's missing anchors once until it anchors

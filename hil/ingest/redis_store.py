@@ -29,7 +29,9 @@ the ids, deleted by the use and going with the hash),
 id), ``c:<terminal>`` (the last counter), ``w:<terminal>`` (its TPM witness: ``swap_witness``, witness31, no
 expiry; its history in the same record since hist31: one compare-and-set writes both), ``wf:<terminal>`` (the count
 the bank fetched that history up to, ``note_witness_fetched``, sec32), ``wu:<terminal>`` (the counts dropped from
-that history before the bank fetched them, ``witness_unfetched``, sec33: no expiry), ``f:<key>`` a sorted
+that history before the bank fetched them, ``witness_unfetched``, sec33: no expiry), ``a:<terminal>`` (its held audit
+anchor, ``swap_anchor``, sec34: compare-and-set, no expiry), ``af:<terminal>`` (a hash, its anchor flags per reason:
+count, first and last time, and the first and last probe's detail, ``note_anchor_flag``, sec34), ``f:<key>`` a sorted
 set of charges and failures, scored by time (Redis's ``TIME`` read in the script, as the server charges and counts:
 ``Charge.store_clock``): a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
@@ -778,7 +780,48 @@ if not f or #f < #ARGV[1] or (#f == #ARGV[1] and f < ARGV[1]) then redis.call('S
 return 1
 """
 
-_SCRIPTS = (_WITNESS, _FETCHED, _ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST, _DEFER,
+_ANCHOR = """#!lua flags=allow-oom
+-- KEYS: the terminal's held audit anchor (sec34). ARGV: the record read ('' : none), the new one. Compare-and-set, as
+-- the witness's: written only if the record is still the one the server checked the probe's anchor against, so a
+-- second server (or one restarted) checks against what the first held, and two racing never move it back. A key of
+-- another type is ANCHOR_UNREADABLE, nothing written (a string not this server's is refused by the reader).
+local held = redis.pcall('GET', KEYS[1])
+if type(held) == 'table' and held.err ~= nil then return redis.error_reply('ANCHOR_UNREADABLE') end
+if (held or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+_ANCHOR_FLAG = """#!lua flags=allow-oom
+-- KEYS: the terminal's anchor flags, a hash (sec34). ARGV: the reason, the probe's JSON ([probe id, detail]). The
+-- reason's field "N FIRST_MS LAST_MS" counts one more, at Redis's TIME, never below the last one held (a step back of
+-- Redis's clock keeps the record in order: fix33's rule for wu:); REASON:first keeps the first probe, REASON:last
+-- the latest. Every check before any write: a key of another type, or a count not "N FIRST LAST" in order, is
+-- ANCHOR_UNREADABLE, nothing written.
+local function lt(a, b) return #a < #b or (#a == #b and a < b) end
+local held = redis.pcall('HGET', KEYS[1], ARGV[1])
+if type(held) == 'table' and held.err ~= nil then return redis.error_reply('ANCHOR_UNREADABLE') end
+local n, first, last = '0', nil, nil
+if held then
+  n, first, last = string.match(held, '^(%d+) (%d+) (%d+)$')
+  if not n or #n > 15 or #first > 18 or #last > 18 or lt(last, first) then
+    return redis.error_reply('ANCHOR_UNREADABLE')
+  end
+end
+local t = redis.call('TIME')
+local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+if last and lt(now, last) then now = last end
+if not first then
+  first = now
+  redis.call('HSET', KEYS[1], ARGV[1] .. ':first', ARGV[2])
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', tonumber(n) + 1) .. ' ' .. first .. ' ' .. now,
+           ARGV[1] .. ':last', ARGV[2])
+return 1
+"""
+
+_SCRIPTS = (_WITNESS, _FETCHED, _ANCHOR, _ANCHOR_FLAG,
+            _ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST, _DEFER,
             _VOUCH)
 
 
@@ -907,6 +950,8 @@ class RedisStore:
         self._vouch = client.register_script(_VOUCH)
         self._witness = client.register_script(_WITNESS)
         self._fetched = client.register_script(_FETCHED)
+        self._anchor = client.register_script(_ANCHOR)
+        self._anchor_flag = client.register_script(_ANCHOR_FLAG)
         self.host = ""                          # this server's host (StoreWatch; sec28: its claims' deferral)
 
     @classmethod
@@ -1402,20 +1447,15 @@ class RedisStore:
                      drops_lo: int | None = None) -> int:
         if not new:
             raise ValueError("a witness record is never empty")
-        import redis
-
         from hil.ingest.attestation import WitnessUnreadable
         lo = drops if drops_lo is None else drops_lo
-        try:
-            return int(self._call(self._witness, keys=[self._k("w", terminal_id), self._k("wf", terminal_id),
-                                                       self._k("wu", terminal_id)],
-                                  args=[expected or b"", new, "" if drops is None else str(int(drops)),
-                                        "" if lo is None else str(int(lo))]))
-        except redis.ResponseError as exc:          # the script's own refusal, the witness not moved (fix33)
-            if str(exc).startswith("WITNESS_UNREADABLE"):
-                raise WitnessUnreadable("the witness, fetched or unfetched record held is not a record this server "
-                                        "writes (the witness not moved)") from None
-            raise
+        return self._refusing(self._witness, [self._k("w", terminal_id), self._k("wf", terminal_id),
+                                              self._k("wu", terminal_id)],
+                              [expected or b"", new, "" if drops is None else str(int(drops)),
+                               "" if lo is None else str(int(lo))],
+                              "WITNESS_UNREADABLE", lambda: WitnessUnreadable(
+                                  "the witness, fetched or unfetched record held is not a record this server writes "
+                                  "(the witness not moved)"))
 
     @_guarded
     def witness_unfetched(self, terminal_id: str) -> bytes | None:
@@ -1425,6 +1465,55 @@ class RedisStore:
     @_guarded
     def note_witness_fetched(self, terminal_id: str, count: int) -> None:
         self._call(self._fetched, keys=[self._k("wf", terminal_id)], args=[str(int(count))])
+
+    def _refusing(self, script, keys: list[str], args: list[Any], code: str,
+                  refusal: Callable[[], Exception]) -> int:
+        """A script whose own refusal (an error reply starting with ``code``, every check before any write: fix33,
+        sec34) is ``refusal()``, a ``StoreUnavailable`` of the record's kind."""
+        import redis
+        try:
+            return int(self._call(script, keys=keys, args=args))
+        except redis.ResponseError as exc:
+            if str(exc).startswith(code):
+                raise refusal() from None
+            raise
+
+    def _anchor_script(self, script, keys: list[str], args: list[Any]) -> int:
+        from hil.ingest.anchors import AnchorUnreadable
+        return self._refusing(script, keys, args, "ANCHOR_UNREADABLE", lambda: AnchorUnreadable(
+            "the anchor or anchor-flag record held is not a record this server writes (nothing written)"))
+
+    @_guarded
+    def anchor(self, terminal_id: str) -> bytes | None:
+        import redis
+
+        from hil.ingest.anchors import AnchorUnreadable
+        try:
+            v = self.r.get(self._k("a", terminal_id))
+        except redis.ResponseError:                 # WRONGTYPE: a key this server does not write
+            raise AnchorUnreadable("the anchor held is not a record this server writes") from None
+        return bytes(v) if v is not None else None
+
+    @_guarded
+    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+        if not new:
+            raise ValueError("an anchor record is never empty")
+        return bool(self._anchor_script(self._anchor, [self._k("a", terminal_id)], [expected or b"", new]))
+
+    @_guarded
+    def note_anchor_flag(self, terminal_id: str, reason: str, seen: bytes) -> None:
+        self._anchor_script(self._anchor_flag, [self._k("af", terminal_id)], [reason, seen])
+
+    @_guarded
+    def anchor_flags(self, terminal_id: str) -> dict[bytes, bytes] | None:
+        import redis
+
+        from hil.ingest.anchors import AnchorUnreadable
+        try:
+            got = self.r.hgetall(self._k("af", terminal_id))
+        except redis.ResponseError:                 # WRONGTYPE
+            raise AnchorUnreadable("the anchor-flag record held is not a record this server writes") from None
+        return {bytes(k): bytes(v) for k, v in got.items()} or None
 
     @_guarded
     def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:

@@ -127,7 +127,9 @@ class ServerState:
     clock: Callable[[], float] = time.time
     accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
     sealed: deque = field(init=False)
-    anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
+    # Audit-log anchors and their flags per terminal, in ``store`` (sec34: the store the servers share; whatever
+    # ``store`` is at each call). A test may set its own.
+    anchors: AnchorStore = field(default=None)  # type: ignore[assignment]
     policies: tuple[evidence.ChannelPolicy, ...] = evidence.DEFAULT_POLICY   # challenges demanded per channel
     evidence: evidence.EvidenceThresholds = field(default_factory=evidence.EvidenceThresholds)
     # The subject key (HMAC-SHA256 of subject references: the store's subject keys, Receipt.subject_mac).
@@ -150,6 +152,8 @@ class ServerState:
         elif self.subject_keys.current.secret != self.subject_key:
             raise ValueError("subject_keys.current must be subject_key")
         self.sealed = deque(maxlen=max(self.keep_sealed, 1))
+        if self.anchors is None:
+            self.anchors = AnchorStore(lambda: self.store)
         self._lock = threading.Lock()
 
     def now_ms(self) -> int:
@@ -524,10 +528,11 @@ class Ingest:
             raise
         except StoreUnavailable:
             # sec32: the store failed before judging (the TPM witness unreadable, WitnessUnreadable, or its
-            # compare-and-set lost): nothing was judged and the nonce was not used, so this copy's hold goes back
-            # (best effort) and the terminal's retry is judged at once, not PROBE_IN_PROGRESS for the lease. The
-            # nonce is still spent once: only use_nonce uses it, under a live hold of its own; the witness's check
-            # of the same certification again is idempotent (held, not swapped twice).
+            # compare-and-set lost; sec34: the anchor's alike, AnchorUnreadable): nothing was judged and the nonce
+            # was not used, so this copy's hold goes back (best effort) and the terminal's retry is judged at
+            # once, not PROBE_IN_PROGRESS for the lease. The nonce is still spent once: only use_nonce uses it,
+            # under a live hold of its own; the witness's check of the same certification again is idempotent
+            # (held, not swapped twice), and so is the anchor's (an anchor held is not written again).
             self._give_back(header, term, digest, hold)
             raise
         named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none) ...

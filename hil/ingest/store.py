@@ -389,6 +389,22 @@ class Store(Protocol):
         counts, and the first's and the last's time by the store's clock; None: never. Never expires and is never
         cleared by a fetch (the evidence is gone for good; the operator deletes it, ``docs/keys.md``)."""
 
+    def anchor(self, terminal_id: str) -> bytes | None:
+        """The terminal's held audit anchor (``anchors.HeldAnchor.dump``; sec34), None: none held. Never expires."""
+
+    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+        """Compare-and-set (sec34): hold ``new`` as the terminal's anchor if the one held is still ``expected`` (None:
+        none held), in one step; False (nothing written) if another server replaced it meanwhile."""
+
+    def note_anchor_flag(self, terminal_id: str, reason: str, seen: bytes) -> None:
+        """One more anchor flag ``reason`` for the terminal (sec34), in one step: its count, the first and the last
+        time (the store's clock, never stepping back) and ``seen`` (``anchors.FlagRecord``'s JSON of the probe id and
+        the detail) as the first (if none) and the last. Never expires; the operator deletes it."""
+
+    def anchor_flags(self, terminal_id: str) -> dict[bytes, bytes] | None:
+        """The terminal's anchor-flag record as the fields :meth:`note_anchor_flag` writes (``REASON`` ->
+        ``b"N FIRST_MS LAST_MS"``, ``REASON:first``/``REASON:last`` -> the JSON); None: never flagged."""
+
     def close(self) -> None:
         """Release connections (nothing for the in-memory store)."""
 
@@ -440,6 +456,8 @@ class MemoryStore:
         self._witnesses: dict[str, bytes] = {}     # terminal -> its TPM witness record (witness31)
         self._fetched: dict[str, int] = {}         # terminal -> the count the bank fetched its history up to (sec32)
         self._unfetched: dict[str, tuple[int, int, int, int, int]] = {}   # terminal -> its unfetched record (sec33)
+        self._anchors: dict[str, bytes] = {}       # terminal -> its held audit anchor (sec34)
+        self._anchor_flags: dict[str, dict[bytes, bytes]] = {}   # terminal -> its anchor-flag record (sec34)
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -594,6 +612,32 @@ class MemoryStore:
     def note_witness_fetched(self, terminal_id: str, count: int) -> None:
         with self._lock:
             self._fetched[terminal_id] = max(count, self._fetched.get(terminal_id, -1))
+
+    def anchor(self, terminal_id: str) -> bytes | None:
+        with self._lock:
+            return self._anchors.get(terminal_id)
+
+    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+        with self._lock:
+            if self._anchors.get(terminal_id) != expected:
+                return False
+            self._anchors[terminal_id] = new
+            return True
+
+    def note_anchor_flag(self, terminal_id: str, reason: str, seen: bytes) -> None:
+        with self._lock:
+            rec = self._anchor_flags.setdefault(terminal_id, {})
+            key, now = reason.encode(), self._now()
+            held = rec.get(key)
+            n, first, last = (int(p) for p in held.split()) if held is not None else (0, now, now)
+            rec[key] = f"{n + 1} {first} {max(now, last)}".encode()
+            rec.setdefault(key + b":first", seen)
+            rec[key + b":last"] = seen
+
+    def anchor_flags(self, terminal_id: str) -> dict[bytes, bytes] | None:
+        with self._lock:
+            rec = self._anchor_flags.get(terminal_id)
+            return dict(rec) if rec is not None else None
 
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         with self._lock:                                  # one snapshot, as the shared store's MULTI/EXEC

@@ -138,6 +138,50 @@ def test_the_server_locks_out_a_subject_after_failed_presentations_over_mtls(ing
     other.close()
 
 
+def test_root_s_lockout_edits_on_the_terminal_do_not_move_the_server_s_count(ingest, strict_limits, tmp_path,
+                                                                               caplog):
+    # Issue 16 (sec33's "Left"): root on the terminal lowers [session] failure_window_s and raises max_failures for
+    # his future strikes; the terminal's own lockout obeys (it reads its config). The server's charges do not: its
+    # FailureLimits are its own config, per terminal, subject and subject at the terminal, counted on the store's
+    # clock; nothing the terminal sends names a policy (no field of BeginCaptureRequest or ProbeHeader), and every
+    # challenge is charged when issued (an attempt root abandons keeps its charge, a judged attack keeps it as a
+    # failure; only an accepted probe refunds). So the server still locks at its count, whatever the terminal says.
+    from agent.config import load
+    from agent.session.lockout import Lockout
+    from proto.capture_agent.v1 import ingest_pb2 as pb
+    for msg in (pb.BeginCaptureRequest, pb.ProbeHeader):
+        named = {f.name for f in msg.DESCRIPTOR.fields}
+        assert not {n for n in named if "failure" in n or "window" in n or "lockout" in n or n.startswith("max_")}
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text("[session]\nmax_failures = 64\nfailure_window_s = 1\n")     # root's edit
+    settings = load(cfg).session
+    assert (settings.max_failures, settings.failure_window_s) == (64, 1.0)
+    now = [1_000_000.0]                                  # the terminal's clocks, which root moves too
+    book = Lockout(settings, clock=lambda: now[0], elapsed=lambda: ("boot", int(now[0] * 1000)))
+    c = ingest["uplink"]()
+    keys = (f"terminal:{TERMINAL}", "subject:cust-root")
+
+    def attempt(session_id: str, subject: str) -> None:
+        book.check(*keys)                                # the terminal's own lockout lets it try
+        ch = c.begin(session_id, Purpose.VERIFY, capabilities=CAPS, subject_ref=subject)
+        assert ch.nonce                                  # (the attack fails, or root abandons it: no probe)
+        book.fail(*keys)                                 # a strike on the terminal, under root's policy
+        now[0] += 2.0                                    # past the terminal's 1 s window: its strikes age out
+
+    for k in range(strict_limits.max_failures):
+        attempt(f"root-{k}", "cust-root")
+    book.check(*keys)                                    # the terminal would try again ...
+    said = locked_out(caplog, lambda: c.begin("root-x", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-root"))
+    assert "this subject gets no challenge at this terminal" in said        # ... the server says no
+    # Another subject each time: the subject keys stay under their limits, the terminal's own key binds.
+    for k in range(strict_limits.max_terminal_failures - strict_limits.max_failures):
+        attempt(f"root-s{k}", f"cust-{k}")
+    book.check(*keys)
+    said = locked_out(caplog, lambda: c.begin("root-y", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-new"))
+    assert "this terminal gets no challenge" in said
+    c.close()
+
+
 @pytest.mark.slow                 # two or more sim captures judged and sealed: 45 s at load 10
 def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ingest, gate, tmp_path, monkeypatch):
     # The session's server is shared: another test's probes may have left this terminal an anchor

@@ -966,8 +966,32 @@ def test_a_logged_window_or_end_past_a_float_s_range_is_none_not_a_crash(tmp_pat
     clock, s, log, _, path, _ = _lockout_on_log(tmp_path)
     log.record("lockout_strike", key="subject:x", until=1060.0, window_s=10**400, boot="b00t-1", boot_ms=50_000)
     log.record("lockout_strike", key="subject:y", until=10**400, window_s=60.0, boot="b00t-1", boot_ms=50_000)
-    assert [(e.key, e.window_s) for e in lockout_entries(log.path, 0.0)] == [("subject:x", 0.0)]
+    assert [(e.key, e.window_s) for e in lockout_entries(log.path, 0.0)] == [("subject:x", 86_400.0)]   # sec34
     restarted = _restarted(clock, log, path, "kept")
     assert len(restarted._fails["subject:x"]) == 1 and "subject:y" not in restarted._fails
     with pytest.raises(ValueError, match="finite"):
         SessionSettings(failure_window_s=float("inf"))
+
+
+@pytest.mark.parametrize("window", [10**400, float("inf"), 1e12])
+def test_a_logged_window_past_a_float_s_range_reads_as_the_day_s_maximum_as_any_window_past_a_day(tmp_path, window):
+    # sec34 decides fix33's choice: a logged window_s past a float's range (10**400, or JSON's Infinity) read as none,
+    # today's window, while 1e12 read as the day's maximum: the larger number lasted shorter. The daemon writes
+    # neither (a TOML float is finite, an integer 64-bit, failure_window_s = inf refused): it is an edited entry, and
+    # root gains nothing from either reading he could not get by writing window_s = 1 without a TPM (with one, an
+    # edited counted entry is FORGED). So the reading that fails closed stands: any window past a day, finite or not,
+    # is the day's maximum. A strike so logged, restored 2 minutes later after root lowered nothing, still counts
+    # (before: gone after today's 60 s, the third failure no lockout).
+    from agent.observe.ledger import LOGGED_WINDOW_MAX_S, lockout_entries
+    clock, s, log, _, path, _ = _lockout_on_log(tmp_path)
+    for key in ("subject:x", "subject:y"):
+        log.record("lockout_strike", key=key, until=clock.now + 60.0, window_s=window, boot=clock.boot,
+                   boot_ms=clock.boot_ms)
+    got = [min(e.window_s, LOGGED_WINDOW_MAX_S) for e in lockout_entries(log.path, 0.0)]
+    assert got == [LOGGED_WINDOW_MAX_S] * 2
+    clock.wait(120.0)
+    again = _restarted(clock, log, path, "kept")                          # (no lockout.json: the log alone)
+    again.fail("subject:x")
+    again.fail("subject:x")
+    with pytest.raises(LockedOut):
+        again.check("subject:x")

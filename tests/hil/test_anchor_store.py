@@ -1,0 +1,204 @@
+"""The server's audit anchors and their flags held in the store the servers share (sec34; ``hil/ingest/anchors.py``),
+on a real, private redis-server: a second server behind the balancer, or one restarted, checks a terminal's next
+anchor against what the first held, two racing never move it back, the flags are every server's, and a record the
+server does not write is refused with nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+import redis
+
+from agent.purpose import Purpose
+from agent.security.audit import AuditLog
+from agent.security.keys import generate_file_key
+from agent.uplink.probe import build_header
+from hil.ingest.anchors import AnchorStore, AnchorUnreadable, HeldAnchor
+from hil.ingest.redis_store import RedisStore
+
+TERMINAL = "kiosk-a"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"anc{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    """The terminal's signer, its audit log of 12 entries and ``header(anchor)``, a probe header carrying it."""
+    signer = generate_file_key(tmp_path / "terminal.pem")
+    log = AuditLog(tmp_path / "audit.jsonl", signer, checkpoint_every=5)
+    for i in range(12):
+        log.record("result", n=i)
+
+    def header(anchor, probe_id: str = "p"):
+        h = build_header(terminal_id=TERMINAL, session_id="s", counter=1, nonce=b"\0" * 32, server_key_id="k",
+                         suite="x25519", signer=signer, purpose=Purpose.VERIFY, audit_anchor=anchor)
+        h.probe_id = probe_id
+        return h
+    yield signer, log, header
+    log.close()
+
+
+def _server(url: str, prefix: str) -> AnchorStore:
+    """One server process's anchors: its own Redis client on the shared store."""
+    return AnchorStore(RedisStore.from_url(url, prefix=prefix))
+
+
+def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_verify_proves_the_cut(
+        terminal, tmp_path, redis_url, prefix):
+    # Before sec34, each server held anchors in its own memory: the terminal's root cut the log back past an anchor
+    # server A held and sent the next probe to server B (the balancer's choice, or his, by timing his retries), and B
+    # took the cut log's anchor as the first: no flag anywhere B's operator looks, and B's cli_anchor was the cut
+    # log's own, so `audit-verify --anchor` with it passed the cut log (exit 0). Now B checks against what A held.
+    signer, log, header = terminal
+    a, b = _server(redis_url, prefix), _server(redis_url, prefix)
+    first = log.anchor()
+    assert a.observe(TERMINAL, header(first, "p1"), signer.public_key()) is None
+    log.close()
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:6]))
+    cut = AuditLog(path, signer, checkpoint_every=5)
+    cut.record("result", n=99)
+    assert b.observe(TERMINAL, header(cut.anchor(), "p2"), signer.public_key()) == "ROLLED_BACK"
+    cut.close()
+    assert b.cli_anchor(TERMINAL) == a.cli_anchor(TERMINAL) == f"{first.seq}:{first.head}"   # nothing moved back
+    # The flag is every server's: the bank asking A (or a restarted server) sees B's flag, with its probe.
+    restarted = _server(redis_url, prefix)
+    got = restarted.flagged(TERMINAL)
+    assert set(got) == {"ROLLED_BACK"} and got["ROLLED_BACK"].times == 1 and got["ROLLED_BACK"].first[0] == "p2"
+    assert a.flagged(TERMINAL) == got and not a.flags         # (A's own memory saw nothing)
+    pub = tmp_path / "t.pub.pem"
+    pub.write_bytes(signer.public_key_pem())
+    out = subprocess.run([sys.executable, "-m", "agent.cli", "audit-verify", str(path), "--public-key", str(pub),
+                          "--anchor", restarted.cli_anchor(TERMINAL)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "error[AUD_TRUNCATED]" in out.stderr, out.stdout + out.stderr
+    # The v2 mark is shared too: after a v2 anchor on A, B refuses a v1-signed count (FORGED), as A would.
+    import dataclasses
+
+    from agent.security.audit import checkpoint_message
+    held = restarted.held(TERMINAL)
+    assert held is not None and held.v2                       # this terminal signs its anchors the v2 way
+    log2 = AuditLog(path.with_name("grown.jsonl"), signer)
+    for i in range(20):
+        log2.record("x", n=i)
+    v1 = dataclasses.replace(log2.anchor(), tpm_count=3)
+    v1 = dataclasses.replace(v1, signature=signer.sign(checkpoint_message(v1.seq, v1.head, None)))
+    assert b.observe(TERMINAL, header(v1, "p3"), signer.public_key()) == "FORGED"
+    log2.close()
+    for s in (a, b, restarted):
+        s.store.close()
+
+
+class _Racing:
+    """A store through which one server's compare-and-set runs only after ``first`` (the other server's observe)."""
+
+    def __init__(self, store, first):
+        self.store, self.first = store, first
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def swap_anchor(self, terminal_id, expected, new):
+        if self.first is not None:
+            first, self.first = self.first, None
+            first()
+        return self.store.swap_anchor(terminal_id, expected, new)
+
+
+def test_two_servers_racing_never_move_the_anchor_back_and_each_flag_reason_keeps_its_count(terminal, redis_url,
+                                                                                             prefix):
+    signer, log, header = terminal
+    early = log.anchor()
+    for i in range(6):
+        log.record("result", n=100 + i)
+    late = log.anchor()
+    a, b = _server(redis_url, prefix), _server(redis_url, prefix)
+    # B takes the later anchor between A's read and A's compare-and-set of the earlier one: A's write fails, A checks
+    # again against B's and flags ROLLED_BACK (it did not extend it); the later anchor stays held.
+    a._store = _Racing(a.store, lambda: b.observe(TERMINAL, header(late, "late"), signer.public_key()))
+    assert a.observe(TERMINAL, header(early, "early"), signer.public_key()) == "ROLLED_BACK"
+    assert b.held(TERMINAL).seq == late.seq
+    # A terminal without an anchor sends MISSING with every probe: counted under its own reason, it pushes no other
+    # flag out (first and latest probe kept).
+    for k in range(50):
+        assert b.observe(TERMINAL, header(None, f"m{k}"), signer.public_key()) == "MISSING"
+    got = a.flagged(TERMINAL)
+    assert (got["MISSING"].times, got["MISSING"].first[0], got["MISSING"].last[0]) == (50, "m0", "m49")
+    assert got["ROLLED_BACK"].times == 1 and got["ROLLED_BACK"].first[0] == "early"
+    assert got["MISSING"].first_ms <= got["MISSING"].last_ms
+    a.store.close()
+    b.store.close()
+
+
+def test_records_the_server_does_not_write_are_refused_and_flag_times_never_step_back(terminal, tmp_path, prefix):
+    from hil.redisproc import start_redis
+    signer, log, header = terminal
+    proc = start_redis(tmp_path / "clocked", clock=True)
+    assert proc.clock is not None
+    r = redis.Redis.from_url(proc.url)
+    s = _server(proc.url, prefix)
+    try:
+        assert s.observe(TERMINAL, header(None, "m0"), signer.public_key()) == "MISSING"
+        before = s.flagged(TERMINAL)["MISSING"]
+        proc.clock.shift(-3_600_000)                      # Redis's clock steps back an hour (NTP, a failover)
+        assert s.observe(TERMINAL, header(None, "m1"), signer.public_key()) == "MISSING"
+        after = s.flagged(TERMINAL)["MISSING"]
+        assert (after.times, after.first_ms, after.last_ms) == (2, before.first_ms, before.last_ms)
+        proc.clock.real()
+        a = log.anchor()
+        assert s.observe(TERMINAL, header(a), signer.public_key()) is None
+        good = r.get(f"{prefix}a:{TERMINAL}")
+        assert HeldAnchor.load(good).seq == a.seq
+        # A held anchor not this server's (another version, a field too many, a bad head, another type): refused,
+        # the probe not checked against nothing, nothing written.
+        import json
+        doc = json.loads(good)
+        for foreign in (json.dumps({**doc, "v": 2}), json.dumps({**doc, "x": 1}), json.dumps({**doc, "head": "zz"}),
+                        b"\xff" * 10, {"a": "b"}):
+            r.delete(f"{prefix}a:{TERMINAL}")
+            if isinstance(foreign, dict):
+                r.hset(f"{prefix}a:{TERMINAL}", mapping=foreign)
+            else:
+                r.set(f"{prefix}a:{TERMINAL}", foreign)
+            with pytest.raises(AnchorUnreadable):
+                s.observe(TERMINAL, header(a), signer.public_key())
+            if not isinstance(foreign, dict):
+                assert r.get(f"{prefix}a:{TERMINAL}") == (foreign.encode() if isinstance(foreign, str) else foreign)
+        r.set(f"{prefix}a:{TERMINAL}", good)
+        # A flag record not this server's: the Lua script refuses before any write; the reader refuses it too.
+        for field, value in ((b"MISSING", b"2 9 5"), (b"MISSING", b"x 1 2"), (b"BOGUS", b"1 1 1")):
+            r.delete(f"{prefix}af:{TERMINAL}")
+            r.hset(f"{prefix}af:{TERMINAL}", mapping={field: value})
+            with pytest.raises(AnchorUnreadable):
+                s.flagged(TERMINAL)
+            if field == b"MISSING":
+                with pytest.raises(AnchorUnreadable):
+                    s.observe(TERMINAL, header(None), signer.public_key())
+                assert r.hgetall(f"{prefix}af:{TERMINAL}") == {field: value}
+        r.delete(f"{prefix}af:{TERMINAL}")
+        r.set(f"{prefix}af:{TERMINAL}", b"a string")
+        with pytest.raises(AnchorUnreadable):
+            s.observe(TERMINAL, header(None), signer.public_key())
+        with pytest.raises(AnchorUnreadable):
+            s.flagged(TERMINAL)
+    finally:
+        s.store.close()
+        r.close()
+        proc.stop()
+
+
+def test_the_server_s_anchors_are_held_in_its_store_whatever_store_it_is_given(ingest, redis_url, prefix,
+                                                                                 monkeypatch):
+    # ServerState.anchors reads ServerState.store at each call: a server configured with Redis (or a test or bench
+    # that gives the state another store after building it) holds its anchors there, not in a memory of its own.
+    state = ingest["state"]
+    assert state.anchors.store is state.store
+    shared = RedisStore.from_url(redis_url, prefix=prefix)
+    monkeypatch.setattr(state, "store", shared)
+    assert state.anchors.store is shared
+    shared.close()
