@@ -167,7 +167,7 @@ def test_the_liveness_workers_verdict_deadline_is_the_configured_one(tmp_path):
 def test_the_verdict_is_not_waited_for_past_the_nonce(monkeypatch):
     # perf34: the worker's own deadline (10 s + 0.5 s a frameset: 26 s for 32) could outlive the nonce, and a
     # verdict after it can only be refused at the submit. ``finish(not_after=...)`` (the session passes the nonce's
-    # deadline less the submit's allowance) bounds the wait: on a driven clock and channel, 4 s left of the
+    # deadline less one submit attempt's deadline) bounds the wait: on a driven clock and channel, 4 s left of the
     # nonce is the wait (not 26 s) and LIV_VERDICT_PAST_NONCE its end; none left, the worker is not asked at all;
     # a nonce that outlives the worker's deadline leaves it as it was (LIV_WORKER_TIMEOUT at 26 s).
     import types

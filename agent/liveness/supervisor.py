@@ -621,13 +621,15 @@ class RemoteJudge:
         before it are taken (within the same deadline: a report does not restart it). ``timed_out``: the
         error when none comes (``LivenessWorkerTimeout`` by default)."""
         sup = self.sup
+        if self.on_best is None:
+            return sup._expect(op, timeout_s) if timed_out is None else sup._next((op,), timeout_s, timed_out=timed_out)
 
         def late(_remaining_s: float = 0.0) -> LivenessWorkerError:
             return timed_out(timeout_s) if timed_out is not None else LivenessWorkerTimeout(
                 f"liveness worker did not answer within {timeout_s:g} s; killed, it will be restarted")
         deadline, remaining = time.monotonic() + timeout_s, timeout_s
         while True:
-            msg = sup._next((op, "best") if self.on_best is not None else (op,), remaining, timed_out=late)
+            msg = sup._next((op, "best"), remaining, timed_out=late)
             if msg["op"] == op:
                 return msg
             self._best(msg)

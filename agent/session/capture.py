@@ -423,9 +423,11 @@ def _judged_window(s: _Session, rig: _Rig, nonce: _Nonce) -> Generator[CaptureEv
                                f"{deps.settings.challenge_window_s:g} s of the challenge window")
         s.stage = "liveness"
         yield Progress(70, "liveness")
-        # Never waited for past the nonce: the verdict must leave the submit its whole allowance (the worker's own
-        # deadline, worker_timeout_s + 0.5 s a frameset, can outlive it: LIV_VERDICT_PAST_NONCE then, no strike).
-        r = worker.finish(not_after=nonce.not_after - deps.uplink.submit_allowance_s())
+        # Never waited for past the nonce: the verdict must leave the submit one attempt to its deadline (the
+        # worker's own deadline, worker_timeout_s + 0.5 s a frameset, can outlive it: LIV_VERDICT_PAST_NONCE then,
+        # no strike). Not the submit's whole allowance (11 s by default): a verdict that leaves one attempt can still
+        # be received, and the unused nonce is charged by the server either way.
+        r = worker.finish(not_after=nonce.not_after - deps.uplink.s.deadline_s)
         s.mark("liveness")
         s.timings.update(_liveness_parts(r.timing_ms, s.timings["liveness"]))
     return _Judged(r, verdict_thresholds, holds)
