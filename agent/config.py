@@ -191,7 +191,8 @@ class SessionSettings:
     # the session fails, no strike) when none comes within this plus 0.5 s per frameset sent (its backlog on a busy
     # terminal). Within WORKER_TIMEOUT_RANGE_S: the verdict's worst case seen on a loaded 2-core machine is ~0.4 s
     # after the last frameset (issue 20's wall p95), so a deadline under 2 s would kill healthy workers; over 120 s a
-    # hung worker holds the kiosk for minutes, and the nonce must outlive challenge_window_s plus this (perf33).
+    # hung worker holds the kiosk for minutes. The nonce is asked for challenge_window_s plus this (and the submit);
+    # the 0.5 s a frameset is bounded by the nonce's life instead (LIV_VERDICT_PAST_NONCE, perf34).
     worker_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -161,3 +162,44 @@ def test_the_liveness_workers_verdict_deadline_is_the_configured_one(tmp_path):
         assert recv(worker) == {"op": "judge"}
     # 37.5 s plus 0.5 s per frameset sent; the worker is torn down (the next session starts a fresh one).
     assert channel.timeouts == [53.5] and exc.value.code == "LIV_WORKER_TIMEOUT" and sup._sock is None
+
+
+def test_the_verdict_is_not_waited_for_past_the_nonce(monkeypatch):
+    # perf34: the worker's own deadline (10 s + 0.5 s a frameset: 26 s for 32) could outlive the nonce, and a
+    # verdict after it can only be refused at the submit. ``finish(not_after=...)`` (the session passes the nonce's
+    # deadline less one submit attempt's deadline) bounds the wait: on a driven clock and channel, 4 s left of the
+    # nonce is the wait (not 26 s) and LIV_VERDICT_PAST_NONCE its end; none left, the worker is not asked at all;
+    # a nonce that outlives the worker's deadline leaves it as it was (LIV_WORKER_TIMEOUT at 26 s).
+    import types
+
+    from agent.liveness import supervisor as supervisor_module
+    from agent.liveness.fusion import VerdictThresholds
+    from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerTimeout, RemoteJudge, SupervisorSettings
+    from agent.liveness.wire import recv
+    now = [1000.0]
+    monkeypatch.setattr(supervisor_module, "time", types.SimpleNamespace(monotonic=lambda: now[0],
+                                                                         perf_counter=lambda: now[0]))
+
+    def finish(not_after: float) -> tuple[list[float], LivenessWorkerTimeout, bool]:
+        sup = LivenessSupervisor(SupervisorSettings())
+        mine, worker = socket.socketpair()
+        with worker:
+            channel = _Shrunk(mine)
+            sup._sock = typing.cast(socket.socket, channel)
+            judge = RemoteJudge(sup, 32, bytes(32), VerdictThresholds(), [], "kiosk")
+            judge.sent = judge.acked = 32
+            with pytest.raises(LivenessWorkerTimeout) as exc:
+                judge.finish(not_after=not_after)
+            try:
+                asked = recv(worker) == {"op": "judge"}
+            except EOFError:                              # the daemon's end closed with nothing sent
+                asked = False
+        assert sup._sock is None                          # killed either way: the next session starts a fresh one
+        return channel.timeouts, exc.value, asked
+
+    timeouts, exc, asked = finish(now[0] + 4.0)
+    assert timeouts == [4.0] and asked and exc.code == "LIV_VERDICT_PAST_NONCE" and "4.00 s" in exc.message
+    timeouts, exc, asked = finish(now[0] - 0.5)
+    assert timeouts == [] and not asked and exc.code == "LIV_VERDICT_PAST_NONCE" and "not asked" in exc.message
+    timeouts, exc, asked = finish(now[0] + 60.0)
+    assert timeouts == [26.0] and asked and exc.code == "LIV_WORKER_TIMEOUT"

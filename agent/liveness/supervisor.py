@@ -67,6 +67,14 @@ class LivenessWorkerTimeout(LivenessWorkerError):
     code = "LIV_WORKER_TIMEOUT"
 
 
+class LivenessVerdictPastNonce(LivenessWorkerTimeout):
+    """The verdict did not come before the challenge's nonce would be too old to submit the probe under
+    (``RemoteJudge.finish``'s ``not_after``, earlier than the worker's own deadline): the worker is killed, as
+    at its own deadline; a verdict after it could only be refused by the server (perf34)."""
+
+    code = "LIV_VERDICT_PAST_NONCE"
+
+
 class LivenessWorkerStartStalled(LivenessWorkerTimeout):
     """The worker's start made no progress: no start phase (``START_PHASES``, then its hello)
     completed within ``SupervisorSettings.start_stall_s`` of the one before (the worker is killed)."""
@@ -607,16 +615,27 @@ class RemoteJudge:
             finally:
                 self.sup._lock.release()
 
-    def _read(self, op: str, timeout_s: float) -> dict[str, Any]:
-        """The worker's next ``op``; with ``on_best``, its ``best`` reports before it are taken."""
+    def _read(self, op: str, timeout_s: float,
+              timed_out: Callable[[float], LivenessWorkerError] | None = None) -> dict[str, Any]:
+        """The worker's next ``op`` within ``timeout_s`` in all; with ``on_best``, its ``best`` reports
+        before it are taken (within the same deadline: a report does not restart it). ``timed_out``: the
+        error when none comes (``LivenessWorkerTimeout`` by default)."""
         sup = self.sup
         if self.on_best is None:
-            return sup._expect(op, timeout_s)
+            return sup._expect(op, timeout_s) if timed_out is None else sup._next((op,), timeout_s, timed_out=timed_out)
+
+        def late(_remaining_s: float = 0.0) -> LivenessWorkerError:
+            return timed_out(timeout_s) if timed_out is not None else LivenessWorkerTimeout(
+                f"liveness worker did not answer within {timeout_s:g} s; killed, it will be restarted")
+        deadline, remaining = time.monotonic() + timeout_s, timeout_s
         while True:
-            msg = sup._next((op, "best"), timeout_s)
+            msg = sup._next((op, "best"), remaining, timed_out=late)
             if msg["op"] == op:
                 return msg
             self._best(msg)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise sup._fail(late())
 
     def _best(self, msg: dict[str, Any]) -> None:
         """One ``best`` report, checked (``LivenessBestInvalid``), then handed to ``on_best`` with the
@@ -670,11 +689,28 @@ class RemoteJudge:
             self.sets.append(fs)
             self._poll()
 
-    def finish(self) -> WorkerResult:
+    def finish(self, not_after: float | None = None) -> WorkerResult:
+        """The worker's verdict on the framesets sent. Its deadline is ``judge_timeout_s`` plus
+        ``judge_per_frameset_s`` a frameset sent, bounded by ``not_after`` (a ``time.monotonic()``: the last
+        moment a verdict is of use, the challenge's nonce then just long enough alive to submit under):
+        missed, the worker is killed, ``LIV_WORKER_TIMEOUT``, or ``LIV_VERDICT_PAST_NONCE`` when the
+        bound was ``not_after``'s."""
         sup = self.sup
         self._await_acks(self.sent)
+        own_s = sup.s.judge_timeout_s + sup.s.judge_per_frameset_s * self.sent
+        left_s = math.inf if not_after is None else not_after - time.monotonic()
+        if left_s <= 0:
+            raise sup._fail(LivenessVerdictPastNonce(
+                f"the challenge's nonce is {-left_s:.2f} s past the last moment a verdict could still be "
+                "submitted under it; the liveness worker was not asked to judge (killed, it will be restarted)"))
+        timed_out = None
+        if left_s < own_s:
+            def timed_out(t: float) -> LivenessWorkerError:
+                return LivenessVerdictPastNonce(
+                    f"liveness worker gave no verdict within the {t:.2f} s the challenge's nonce had left to "
+                    f"submit under (its own deadline {own_s:g} s); killed, it will be restarted")
         sup._send({"op": "judge"})
-        msg = self._read("verdict", sup.s.judge_timeout_s + sup.s.judge_per_frameset_s * self.sent)
+        msg = self._read("verdict", min(own_s, left_s), timed_out)
         self.done = True
         verdict = sup._check_verdict(msg, self.digests)
         best = msg.get("best")

@@ -369,6 +369,9 @@ def _begin_challenge(s: _Session, rig: _Rig) -> _Nonce:
     deps = s.deps
     s.stage = "challenge"
     asked_at = time.monotonic()
+    # Long enough for the window, ``[session] worker_timeout_s`` and the submit; not the worker's 0.5 s a frameset
+    # (16 s at 32, a busy terminal's backlog: the bank's nonce is not lengthened for it): the verdict is instead never
+    # waited for past the nonce (``_judged_window``, LIV_VERDICT_PAST_NONCE; perf34).
     ch = deps.uplink.begin(s.sid, s.purpose, subject_ref=s.req.subject_ref,
                            min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s,
                            capabilities=rig.caps, channel=s.req.channel)
@@ -420,7 +423,11 @@ def _judged_window(s: _Session, rig: _Rig, nonce: _Nonce) -> Generator[CaptureEv
                                f"{deps.settings.challenge_window_s:g} s of the challenge window")
         s.stage = "liveness"
         yield Progress(70, "liveness")
-        r = worker.finish()
+        # Never waited for past the nonce: the verdict must leave the submit one attempt to its deadline (the
+        # worker's own deadline, worker_timeout_s + 0.5 s a frameset, can outlive it: LIV_VERDICT_PAST_NONCE then,
+        # no strike). Not the submit's whole allowance (11 s by default): a verdict that leaves one attempt can still
+        # be received, and the unused nonce is charged by the server either way.
+        r = worker.finish(not_after=nonce.not_after - deps.uplink.s.deadline_s)
         s.mark("liveness")
         s.timings.update(_liveness_parts(r.timing_ms, s.timings["liveness"]))
     return _Judged(r, verdict_thresholds, holds)

@@ -367,8 +367,8 @@ def _challenges(monkeypatch) -> list[dict]:
     seen: list[dict] = []
     finish = RemoteJudge.finish
 
-    def recorded(self):
-        r = finish(self)
+    def recorded(self, **kw):
+        r = finish(self, **kw)
         seen.append(r.verdict.challenge)
         return r
     monkeypatch.setattr(RemoteJudge, "finish", recorded)
