@@ -40,8 +40,11 @@ _SIMULATOR_SOURCES = "drivers/sim"
 # street behind glazing (the tenth family's backlight), whose near infrared drowns the dots (every
 # enrolment under it fails LIV_DOT_ENROLMENT_FAILED). The installation enrols facing a wall (blinds
 # down, or the unit enrolled at the depot; docs/liveness.md), so pad-eval enrols under the family's
-# first light that has one.
-NO_WALL_LIGHTS = frozenset({"backlight"})
+# first light that has one. The twenty-third family's fountain caustics (reflected.Caustics) likewise: the sun's
+# network swims over the board and the wall between every on-off pair with more 850 nm than the dots' (every
+# enrolment of its D435if under them failed, "no fixed projector pattern seen", session 34); a technician enrols
+# when the sun is off the pool (another hour) or at the depot.
+NO_WALL_LIGHTS = frozenset({"backlight", "caustics"})
 
 
 def enrolment_light(family: str) -> str:

@@ -98,6 +98,19 @@ LIGHTNING_DIFFUSE = (0.1, 0.3)
 FRAME_S = 1.0 / 30.0
 
 
+def beam_axes(view: View, axes, origin) -> list[tuple[np.ndarray, float]]:
+    """Per axis ``e`` (unit, depth camera's frame): (g, c) with ``z * g - c`` each pixel's point's coordinate along
+    ``e`` from ``origin`` (m), ``z`` the view's depth (the view's rays and its pose from the depth camera)."""
+    R, T = view.depth_to_view.R, view.depth_to_view.t
+    rays = view.rays
+    per = []
+    for e in axes:
+        ev = R @ e
+        per.append(((ev[0] * rays[..., 0] + ev[1] * rays[..., 1] + ev[2]).astype(np.float32),
+                    float(ev @ T) + float(e @ np.asarray(origin))))
+    return per
+
+
 GOBO_TILE_BITS = 6
 GOBO_TILE = 1 << GOBO_TILE_BITS      # the cut-outs' draws repeat every 64 cells (10-26 m: past any wall here)
 
@@ -163,14 +176,7 @@ class GoboSpot:
         beam; NaN where nothing is."""
         kept = self._rays.get(id(view))
         if kept is None or kept[0] is not view:
-            R, T = view.depth_to_view.R, view.depth_to_view.t
-            rays = view.rays
-            per = []
-            for e in self.basis():
-                ev = R @ e
-                per.append(((ev[0] * rays[..., 0] + ev[1] * rays[..., 1] + ev[2]).astype(np.float32),
-                            float(ev @ T) + float(e @ np.asarray(FACE_AT))))
-            kept = (view, per)
+            kept = (view, beam_axes(view, self.basis(), FACE_AT))
             self._rays[id(view)] = kept
         (g1, c1), (g2, c2) = kept[1]
         return z * g1 - np.float32(c1), z * g2 - np.float32(c2)

@@ -544,7 +544,8 @@ class SimCamera(Camera):
         passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py); or
         the twelfth's ring light or headlamps (keylight.py); or the nineteenth's door (entrance.py); or the
         twentieth's heater or windscreen glints (radiant.py); or the twenty-first's floor bounce or bystander's
-        phone (bystander.py); or the twenty-second's gobo or lightning (atrium.py).
+        phone (bystander.py); or the twenty-second's gobo or lightning (atrium.py); or the twenty-third's caustics
+        or mirror ball (reflected.py).
         The lights run on the scene's clock from ``t0_s`` (a session opened later in the same scene)."""
         t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
@@ -570,6 +571,11 @@ class SimCamera(Camera):
                 signal = self._scene.gobo.ir(signal, self._depth_view, dmaps, t)
             if self._scene.lightning is not None:
                 signal = self._scene.lightning.ir(signal, self._depth_view, dmaps, t)
+            # The twenty-third family's lights (reflected.py): the fountain's caustics, or the mirror ball's spots.
+            if self._scene.caustics is not None:
+                signal = self._scene.caustics.ir(signal, self._depth_view, dmaps, t)
+            if self._scene.mirrorball is not None:
+                signal = self._scene.mirrorball.ir(signal, self._depth_view, dmaps, t)
         if self.profile.ir_band == "nir":
             # The twelfth family's lights (keylight.py): the kiosk's ring light, or cars' headlamps.
             if self._scene.ring is not None:
@@ -589,8 +595,8 @@ class SimCamera(Camera):
         sunflecks at time ``t`` (lobby.py), the twelfth's ring light or headlamps (keylight.py) or the
         nineteenth's phone or door (entrance.py) or the twentieth's heater or glints (radiant.py) or the
         twenty-first's floor bounce or bystander's phone (bystander.py) or the twenty-second's gobo or lightning
-        (atrium.py), if the scene has one (from ``t0_s``, as
-        ``_street_ir``);
+        (atrium.py) or the twenty-third's caustics or mirror ball (reflected.py), if the scene has one (from
+        ``t0_s``, as ``_street_ir``);
         ``view``: the view ``cmaps`` was rendered in (None: the colour view)."""
         t = t + self.cfg.t0_s
         view = self._color_view if view is None else view
@@ -615,6 +621,11 @@ class SimCamera(Camera):
             return self._scene.gobo.color(irr, view, cmaps, t)
         if self._scene.lightning is not None:
             return self._scene.lightning.color(irr, view, cmaps, t)
+        if self._scene.caustics is not None:
+            # The twenty-third family's lights (reflected.py): the fountain's caustics, or the mirror ball's spots.
+            return self._scene.caustics.color(irr, view, cmaps, t)
+        if self._scene.mirrorball is not None:
+            return self._scene.mirrorball.color(irr, view, cmaps, t)
         if self._scene.signage is not None:
             # The eleventh family's lights (lobby.py): a panel beside the kiosk, or sunflecks.
             return self._scene.signage.color(irr, view, cmaps, t)

@@ -18,7 +18,8 @@ ALIASES = {"emitter": "projector", "emitter_latency": "projector_latency", "emit
 # Scene and identity keys (SIM-SCENE): see docs/sim.md.
 CAMERAS = ("d435", "d455", "d415", "d405", "astra", "gemini335", "gemini2", "gemini336l", "astra_mini_s",
            "gemini2l", "gemini335l", "gemini336", "d435f", "d455f", "d457", "d435i", "d456", "gemini335le",
-           "gemini330", "d436", "gemini335lg", "gemini215", "gemini305", "gemini210", "d555")
+           "gemini330", "d436", "gemini335lg", "gemini215", "gemini305", "gemini210", "d555",
+           "d435if")
 BACKGROUNDS = ("plain", "clutter", "moving")
 LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed", "halogen", "led_cri95", "metal_halide",
           "north_sky_glass", "led_warm", "cfl", "open_shade", "screen_led", "lowe_glass", "street_led",
@@ -26,11 +27,12 @@ LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed", "halogen", 
           "dappled_sun", "ring_light", "headlights", "pwm_led", "blinds", "ceiling_fan", "sodium",
           "failing_tube", "beacon", "occupancy_fade", "lightbar", "string_lights", "tof_counter",
           "phone_screen", "auto_door", "quartz_heater", "windscreen_glint", "floor_bounce", "phone_torch", "gobo",
-          "lightning")
+          "lightning", "caustics", "mirrorball")
 GLASSES = ("none", "clear", "tinted")
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
-            "seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond")
+            "seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond",
+            "twentythird")
 SHADE_LIGHTS = ("direct_sun", "dappled_sun", "blinds")   # the lights whose direct sun ``shade=1`` takes off the face
 # The keys that make one camera unit another (its projector's pattern and mounting): every unit of a
 # profile renders the same scene, each with its own dots.
@@ -66,7 +68,7 @@ class SimConfig:
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
     # --- Scene, identity and camera profile (SIM-SCENE). ``None``: drawn from ``identity``/``family``.
     camera: str | None = None   # device profile (drivers/sim/profiles.py); None: d435, or the family's pick
-    family: str = "any"         # train/.../twentyfirst/twentysecond: disjoint people, instruments,
+    family: str = "any"         # train/.../twentysecond/twentythird: disjoint people, instruments,
     #                             lights, cameras
     skin: int | None = None     # Fitzpatrick type 1..6
     nose_mm: float | None = None     # nose relief over the cheek plane, 14..32

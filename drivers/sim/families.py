@@ -1,12 +1,13 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth, twenty-first
-and twenty-second families: populations that differ as the field differs from the lab.
+thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth, twenty-first,
+twenty-second and twenty-third families: populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
 ``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
 ``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth``, ``family=eighteenth``,
-``family=nineteenth``, ``family=twentieth``, ``family=twentyfirst`` and ``family=twentysecond`` (URI key)
+``family=nineteenth``, ``family=twentieth``, ``family=twentyfirst``, ``family=twentysecond`` and
+``family=twentythird`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -59,8 +60,11 @@ select pairwise disjoint pools:
   its elastic loops across the cheeks; ``identity.MASK_*``, ``head.chin_mask_parts``); the twenty-second
   family's people include long bangs (30 %: a fringe cut down over the brows, straight or swept to one side,
   wispy or dense, lying 1-4 mm off the forehead; ``identity.BANGS_*``, ``head.bangs_parts``), where everyone
-  else's brows are bare (the older fringe ends 20-28 mm above the eyes, over the brows); the earlier families'
-  people are unchanged;
+  else's brows are bare (the older fringe ends 20-28 mm above the eyes, over the brows); the twenty-third
+  family's people include seated users (25 %: a wheelchair user at a counter built for people standing, the face
+  15-40 mm lower in the frame and the head tilted back 10-20°, held inside the envelope; ``identity.SEATED_*``,
+  ``scene.Scene.pose``), where everyone else stands on the camera's axis; the earlier families' people are
+  unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -98,7 +102,8 @@ select pairwise disjoint pools:
   on every URI; another unit's calibration), twenty-second the Intel RealSense D555 (the first PoE RealSense,
   read; rendered on the D455's optics, recalled: 95 mm baseline, colour imagers without an IR-pass filter,
   ``ir_leak`` and the corneas on every URI; another unit's calibration, its projector switched over the
-  network);
+  network), twenty-third the Intel RealSense D435if (the D435i with the D435f's IR-pass filter, read: the D435's
+  optics, the "nir" band alone, ``ir_leak`` refused, the corneas on every URI; another unit's calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -184,11 +189,15 @@ select pairwise disjoint pools:
   half under a blue dichroic that passes it) swept across the face and the wall at 0.05-0.5 rev/s with
   sharp edges fixed to the world, and by grey daylight through a branch's glass front (100-800 lux,
   5500-7500 K) with a storm's 0-3 flashes of 2-6 return strokes 20-120 ms apart from one side (peaks of
-  2,000-40,000 lux, their O I and N I lines' 850 nm);
+  2,000-40,000 lux, their O I and N I lines' 850 nm); twenty-third (``reflected.py``) by a glazed lobby's
+  daylight (300-1500 lux, 5000-6500 K) with the sun off a fountain's pool thrown up onto the face and the wall as
+  a caustic network (sharp lines 1,500-12,000 lux a few cm apart over a floor of 0.1-0.3 of that, swimming at
+  0.5-3 Hz, the sun's 850 nm), and by an event's dimmed LED downlights (50-300 lux, 2700-4000 K) with a mirror
+  ball's halogen spots (3-8 cm, 200-2,000 lux, their 850 nm) sweeping the face and the wall at 0.5-3 rpm;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
   thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth,
-  twenty-first and twenty-second families' attack displays also draw their own
+  twenty-first, twenty-second and twenty-third families' attack displays also draw their own
   luminance (350-1000 cd/m^2, where every other family's shine at ~83) and whether they stand still on
   something (half) or are held (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -302,7 +311,12 @@ snowflakes and stars across the face and the wall and a storm's multi-stroke lig
 front (``atrium.py``), the corneas on every URI, people with long bangs over the brows; named in
 ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by its builder, and
 evaluated once (main 8f0d3ec; docs/liveness.md, *The twenty-second family*: BPCER 35.3 %, the gobo 53.2 %, the
-lightning 17.9 %; FTA 4.7 %; silicone 4 of 10 accepted, every other attack 0).
+lightning 17.9 %; FTA 4.7 %; silicone 4 of 10 accepted, every other attack 0). It has been looked at since, so
+``twentythird`` was added (session 34, main 031df87) the same way, around another hard light: the Intel RealSense
+D435if (the D435's optics behind an IR-pass filter), a fountain's caustics thrown up from its pool and a mirror
+ball's spots at an event (``reflected.py``), the corneas on every URI, a quarter of people seated; named in
+``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by its builder before
+the coordinator's one evaluation.
 """
 
 from __future__ import annotations
@@ -353,6 +367,7 @@ POOLS: dict[str, FamilyPool] = {
                             cornea=True),
     "twentyfirst": FamilyPool(cameras=("gemini210",), lights=("floor_bounce", "phone_torch"), cornea=True),
     "twentysecond": FamilyPool(cameras=("d555",), lights=("gobo", "lightning"), ir_leak=True, cornea=True),
+    "twentythird": FamilyPool(cameras=("d435if",), lights=("caustics", "mirrorball"), cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -369,7 +384,7 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500),
              "phone_screen": (3000, 4500), "auto_door": (3000, 4000), "quartz_heater": (3000, 4000),
              "windscreen_glint": (4500, 6500), "floor_bounce": (4500, 6500), "phone_torch": (3000, 4500),
-             "gobo": (3000, 4200), "lightning": (5500, 7500)}
+             "gobo": (3000, 4200), "lightning": (5500, 7500), "caustics": (5000, 6500), "mirrorball": (2700, 4000)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -398,7 +413,8 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0),
              "phone_screen": (30.0, 300.0), "auto_door": (100.0, 500.0), "quartz_heater": (50.0, 300.0),
              "windscreen_glint": (300.0, 1500.0), "floor_bounce": (300.0, 1500.0), "phone_torch": (100.0, 500.0),
-             "gobo": (150.0, 600.0), "lightning": (100.0, 800.0)}
+             "gobo": (150.0, 600.0), "lightning": (100.0, 800.0), "caustics": (300.0, 1500.0),
+             "mirrorball": (50.0, 300.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -12,7 +12,8 @@ a peaked cap; in the seventeenth make-up: a foundation's coverage, shade, 850 nm
 projector's dots, and lipstick; in the eighteenth whether the person is older, their age and photo-ageing:
 forehead lines, crow's feet, nasolabial folds, thinner cheeks and drooping lids; in the nineteenth a winter
 scarf wound up to the chin or the lower lip; in the twentieth facial piercings; in the twenty-first a medical
-mask pulled down under the chin; in the twenty-second long bangs over the brows), skin tone
+mask pulled down under the chin; in the twenty-second long bangs over the brows; in the twenty-third whether the
+person is seated: a wheelchair user at the counter, lower in the frame and looking up), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
@@ -20,7 +21,7 @@ sixth family's eye-socket depth and breathing, the seventh family's blinks, the 
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
 lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps, the
 seventeenth's make-up, the eighteenth's age, the nineteenth's winter scarf, the twentieth's piercings, the
-twenty-first's chin masks and the twenty-second's bangs (no key sets them; ``beard=1``
+twenty-first's chin masks, the twenty-second's bangs and the twenty-third's seats (no key sets them; ``beard=1``
 on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
@@ -76,7 +77,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-            "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond")
+            "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond", "twentythird")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -90,7 +91,8 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
                 "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201,
                 "eighteenth": 71_000_223, "nineteenth": 73_000_237,
-                "twentieth": 79_000_241, "twentyfirst": 83_000_257, "twentysecond": 89_000_273}
+                "twentieth": 79_000_241, "twentyfirst": 83_000_257, "twentysecond": 89_000_273,
+                "twentythird": 97_000_283}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -407,6 +409,23 @@ BANGS_SWEEP_MM = (6.0, 15.0)
 BANGS_WISP = (0.0, 0.5)
 BANGS_STANDOFF_MM = (1.0, 4.0)
 
+# The twenty-third family's seated users: a wheelchair user (or anyone seated) at a counter or a kiosk built for
+# people standing, whose face is lower than everyone else's and who tilts the head back to face the camera (what
+# no family drew: everyone else stands with the face on the camera's axis, ``SimConfig.pitch`` drawn about level).
+# Figures recalled, not read: a seated adult's eyes are ~1.1-1.3 m above the floor against ~1.5-1.7 m standing
+# (anthropometric tables), so at a terminal whose camera is set for standing eyes a seated face is well below the
+# axis; at the envelope's 350-520 mm the camera sees only a few centimetres of that (the D435-class colour field is
+# ±21° vertically, a face ±11-16°): ``SEATED_DROP_MM`` 15-40 mm lower (the rest of the difference taken by the head
+# tilted back and the camera's own tilt); ``SEATED_PITCH_DEG`` 10-20° up (the brief's range; the line from a
+# seated user's eyes to a camera 0.3-0.5 m above them at 0.5-1 m is 17-45° up, shared by the eyes and the neck).
+# ``SEATED_SHARE`` 25 % is an assumption, high on purpose (the brief's figure; ~1 % of adults use a wheelchair,
+# recalled), as the bangs' and the piercings' shares. The pose's pitch with the seat is held inside the capture
+# envelope (families.ENVELOPE's -15°, scene.Scene.pose): the envelope is what the gate admits.
+SEATED_FAMILIES = ("twentythird",)
+SEATED_SHARE = 0.25
+SEATED_PITCH_DEG = (10.0, 20.0)
+SEATED_DROP_MM = (15.0, 40.0)
+
 
 def fresnel_normal(n: float) -> float:
     """Reflectance of one uncoated surface of index ``n`` in air at normal incidence."""
@@ -479,6 +498,8 @@ class Identity:
     # The twenty-second family's bangs: (reach below the brows' line mm, sweep mm signed (0: straight), wisp 0..1,
     # standoff mm), or None
     bangs: tuple[float, float, float, float] | None = None
+    # The twenty-third family's seat: (the head tilted back, degrees up; the face lowered, mm), or None (standing)
+    seated: tuple[float, float] | None = None
 
     @property
     def beard_standoff_m(self) -> float:
@@ -644,6 +665,12 @@ class Identity:
                      float(rng.uniform(*BANGS_STANDOFF_MM)))
             if wears:
                 person = replace(person, bangs=bangs, fringe=False)
+        if family in SEATED_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they are seated).
+            sits = bool(rng.random() < SEATED_SHARE)
+            seat = (float(rng.uniform(*SEATED_PITCH_DEG)), float(rng.uniform(*SEATED_DROP_MM)))
+            if sits:
+                person = replace(person, seated=seat)
         return person
 
     @staticmethod

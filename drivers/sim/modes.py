@@ -87,7 +87,8 @@ NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "gemini215": (1280, 800),  # [G215]: as the Gemini 2
                "gemini305": (1280, 800),  # [G305-SEEED]: depth up to 1280x800
                "gemini210": (1280, 800),  # [G210]: as the Gemini 2 (recalled)
-               "d555": (1280, 800)}  # [D555]: the D455's imagers (recalled)
+               "d555": (1280, 800),  # [D555]: the D455's imagers (recalled)
+               "d435if": (1280, 800)}  # [D435IF]: the D435's imagers
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
@@ -117,7 +118,8 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "gemini215": (1920, 1080),  # [G215]: as the Gemini 2's
                      "gemini305": (1280, 800),  # [G305-SEEED]: colour up to 1280x800
                      "gemini210": (1920, 1080),  # [G210]: as the Gemini 2's (recalled)
-                     "d555": (1280, 800)}  # [D555]: the D455's OV9782 (recalled)
+                     "d555": (1280, 800),  # [D555]: the D455's OV9782 (recalled)
+                     "d435if": (1920, 1080)}  # [D435IF]: the D435's OV2740 colour module
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

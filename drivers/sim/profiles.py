@@ -219,6 +219,13 @@ Sources (figures cited per profile below):
   D455's colour imagers', ``ir_leak`` on every URI of its family) with another unit's calibration and the
   projector switched by a network property write (assumed: one frame late 3 in 10, as the Gemini 335Le's). The
   D421 (no colour sensor, recalled) could not serve: the pipeline needs a colour stream.
+- [D435IF] the Intel RealSense D435if: "a new camera model called D435if that has both the IMU of a D435i and
+  the light blocking filters of the D435f" (read, session 34: librealsense issue #11705, Intel's answer, April
+  2023, with the store's page named); the filter the D435f's (CLAREX NIR-75N, a 750 nm long-pass on the cover
+  glass over the stereo imagers, librealsense #10560, read as in [D435F]). So the D430 module's optics (50 mm
+  baseline, OV9282 global-shutter imagers, 87°x58° depth, the 850 nm projector with laser power 0..360 mW,
+  the rolling OV2740 colour module [DS]) behind an IR-pass filter: rendered in the "nir" band (``ir_leak``
+  refused), the D435f's controls; the IMU is not modelled (nothing here reads it). Another unit's calibration.
 - [G335LG] the Orbbec Gemini 335Lg: the Gemini 335L's long-baseline stereo module (95 mm, 90°x65° depth, the
   global-shutter 94° colour sensor, the 850 nm dot projector switched through the SDK's laser switch) on
   GMSL2 with a FAKRA connector for a Jetson's deserialiser (recalled, not read this session: Orbbec's
@@ -1186,11 +1193,28 @@ D555 = replace(
     projector_jitter=0.30,                       # [D555]: a network property write (assumed, as the 335Le's)
 )
 
+# The D435if ([D435IF]): the D435f's filter and the D435i's IMU; another unit's calibration.
+D435IF = replace(
+    D435F,
+    name="d435if", model="Intel RealSense D435if (D435i with the D435f's IR-pass filter)",
+    # [DS]: 87°x58° ±3° depth; this unit's 85.4° at 1280x800: fx = 640 / tan(42.7°) = 694.3, x0.6 = 416.6 at
+    # 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 416.6, 416.6, 322.7, 238.1, DistortionModel.INVERSE_BROWN_CONRADY),
+    # The OV2740 colour module, 69°x42° at 1920x1080; this unit's fx 608.3 at 640x480 (typical spread around
+    # the D435 profile's 615). Distortion another unit's.
+    color_intrinsics=Intrinsics(640, 480, 608.3, 608.0, 317.4, 242.2, DistortionModel.BROWN_CONRADY,
+                                (0.059, -0.122, 0.0005, -0.0002, 0.041)),
+    # The colour module 14.8 mm along +x of the left imager as on the D435 (typical calibration).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.12), np.deg2rad(-0.08), np.deg2rad(0.04)),
+                                          np.array([0.0148, 0.0001, 0.0003])),
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
                                                           GEMINI335LE, GEMINI330, D436, GEMINI335LG,
-                                                          GEMINI215, GEMINI305, GEMINI210, D555)}
+                                                          GEMINI215, GEMINI305, GEMINI210, D555,
+                                                          D435IF)}
 DEFAULT = "d435"
 
 

@@ -21,7 +21,7 @@ from .beacon import Beacon, FailingTube
 from .bystander import FloorBounce, PhoneTorch
 from .config import SimConfig
 from .entrance import AutoDoor, PhoneScreen
-from .families import light_for
+from .families import ENVELOPE, light_for
 from .fan import CeilingFan, sodium_flicker
 from .holiday import StringLights, TofCounter
 from .identity import BLINK_S, Identity, family_salt
@@ -31,6 +31,7 @@ from .night import Flicker, IrFlood
 from .profiles import rotation
 from .pwm import PwmLight
 from .radiant import QuartzHeater, WindscreenGlint
+from .reflected import Caustics, MirrorBall
 from .render import Placed, PlacedPlane, Plane
 from .street import Backlight, PassingShadows
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
@@ -166,7 +167,7 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003,
                    "string_lights": 0.002, "tof_counter": 0.002, "phone_screen": 0.002, "auto_door": 0.002,
                    "quartz_heater": 0.002, "windscreen_glint": 0.09, "floor_bounce": 0.09, "phone_torch": 0.002,
-                   "gobo": 0.017, "lightning": 0.09}
+                   "gobo": 0.017, "lightning": 0.09, "caustics": 0.09, "mirrorball": 0.002}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -215,6 +216,11 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   half the scenes; atrium.GoboSpot); "lightning", grey daylight through a branch's glass front (0.09 as
 #   "daylight") with a storm's flashes of 2-6 return strokes from one side, their O I and N I lines' 850 nm on
 #   top (0.25 per lux; atrium.Lightning).
+# The twenty-third family's sources (drivers/sim/reflected.py): "caustics", a glazed lobby's daylight (0.09 as
+#   "daylight") with the sun off a fountain's pool thrown up onto the face and the wall as a swimming caustic
+#   network, its own 850 nm on top (0.12 per lux as "direct_sun"; reflected.Caustics); "mirrorball", an event's
+#   dimmed LED downlights (0.002 as "led") with a mirror ball's spots under a halogen pin spot sweeping the face
+#   and the wall, their 850 nm on top (0.32 per lux as "halogen"; reflected.MirrorBall).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -460,6 +466,11 @@ class Scene:
         self.gobo = GoboSpot.draw(np.random.default_rng([self._scene_rng_seed, 149])) if light == "gobo" else None
         self.lightning = Lightning.draw(np.random.default_rng([self._scene_rng_seed, 151])) \
             if light == "lightning" else None
+        # The twenty-third family's lights (reflected.py), each from its own stream (nothing else drawn changes).
+        self.caustics = Caustics.draw(np.random.default_rng([self._scene_rng_seed, 157])) \
+            if light == "caustics" else None
+        self.mirrorball = MirrorBall.draw(np.random.default_rng([self._scene_rng_seed, 163])) \
+            if light == "mirrorball" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None
@@ -527,6 +538,13 @@ class Scene:
             dz = 0.0010 * np.sin(omega * t + (phase + 1.0)) + 0.0015 * m.value(t, 5)
             dyaw, dpitch, droll, dx, dy, dz = (v * amplitude for v in (dyaw, dpitch, droll, dx, dy, dz))
         yaw, pitch, roll = c.yaw + dyaw, c.pitch + dpitch, c.roll + droll
+        seat = self.identity.seated
+        if seat is not None:
+            # The twenty-third family's seated users (identity.SEATED_*): the head tilted back (negative pitch),
+            # held inside the envelope, and the face lower (+y). Drawn per person, so an attack presented for a
+            # seated person's index comes as low and tilted back: being seated is no cue of life.
+            pitch = max(c.pitch - seat[0], ENVELOPE["pitch"][0]) + dpitch
+            dy = dy + seat[1] / 1000.0
         # The face looks along -z. Positive yaw turns it toward the camera's right (+x), positive
         # pitch drops the chin (the face looks toward +y, down in the image), positive roll tilts it
         # clockwise in the image.
@@ -643,6 +661,8 @@ class Scene:
             b_ident, offset, b_yaw = self._bystander
             Rb = rotation(0.0, np.deg2rad(b_yaw), 0.0)
             _, T0, _ = self.pose(t + 2.3, rigid_static=False)
+            if ident.seated is not None:
+                T0 = T0 - np.array([0.0, ident.seated[1] / 1000.0, 0.0])     # the bystander stands
             objs += self._person(b_ident, Rb, T0 + offset, 2, t, t_shift=3.1)[0]
         static, moving = self._background(t)
         moving = moving + self._tick_planes

@@ -128,10 +128,10 @@ def screen(ident: Identity) -> Plane:
 # assumption, no source measures how still an attacker holds a phone).
 # The fourteenth family keeps the thirteenth's panels (its screens could reach the judge: 12 of 20
 # acquired in its one evaluation, docs/liveness.md), drawn from its own stream; the fifteenth, the
-# sixteenth, the seventeenth, the eighteenth, the nineteenth, the twentieth, the twenty-first and the
-# twenty-second too.
+# sixteenth, the seventeenth, the eighteenth, the nineteenth, the twentieth, the twenty-first, the
+# twenty-second and the twenty-third too.
 SCREEN_FAMILIES = ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
-                   "nineteenth", "twentieth", "twentyfirst", "twentysecond")
+                   "nineteenth", "twentieth", "twentyfirst", "twentysecond", "twentythird")
 SCREEN_NITS = (350.0, 1000.0)
 SCREEN_ON_STAND = 0.5
 SCREEN_SWAY = (0.3, 0.8)
@@ -141,7 +141,7 @@ SCREEN_SWAY_DEFAULT = 0.8
 def screen_instrument(target: Identity, species: str, instance: int) -> tuple[float, float | None]:
     """An attack display's own luminance (lux-equivalent) and its sway amplitude (None: on a stand,
     still). Every family but the thirteenth, the fourteenth, the fifteenth, the sixteenth, the seventeenth, the
-    eighteenth, the nineteenth, the twentieth, the twenty-first and the twenty-second:
+    eighteenth, the nineteenth, the twentieth, the twenty-first, the twenty-second and the twenty-third:
     ``sensor.SCREEN_LUMINANCE_LUX``, hand-held at 0.8."""
     if target.family not in SCREEN_FAMILIES:
         return SCREEN_LUMINANCE_LUX, SCREEN_SWAY_DEFAULT

@@ -1,6 +1,7 @@
 """``capture-agent pad-eval``: an ISO/IEC 30107-3 report on a simulator family (train, heldout, field,
 fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth, thirteenth, fourteenth,
-fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth, twentyfirst, twentysecond)."""
+fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth, twentyfirst, twentysecond,
+twentythird)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def register(sub) -> None:
                         "that, evaluated once; seventeenth: added after that, evaluated once; eighteenth: added after "
                         "that, evaluated once; nineteenth: added after that, evaluated once; twentieth: added after "
                         "that, evaluated once; twentyfirst: added after that, evaluated once; twentysecond: added "
-                        "after that, evaluated once); "
+                        "after that, evaluated once; twentythird: added after that, never looked at); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")

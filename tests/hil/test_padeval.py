@@ -541,8 +541,8 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-11:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-                              "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond")
+    assert P.SPLITS[-12:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+                              "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond", "twentythird")
     items = presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -780,8 +780,8 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
-    assert P.SPLITS[-10:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
-                              "nineteenth", "twentieth", "twentyfirst", "twentysecond")
+    assert P.SPLITS[-11:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+                              "nineteenth", "twentieth", "twentyfirst", "twentysecond", "twentythird")
     items = presentations("thirteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
@@ -834,8 +834,8 @@ def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> li
 def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-9:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth",
-                             "twentieth", "twentyfirst", "twentysecond")
+    assert P.SPLITS[-10:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth",
+                             "twentieth", "twentyfirst", "twentysecond", "twentythird")
     assert "fourteenth" not in P.ir_leak_splits()
     items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
@@ -864,8 +864,8 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_fifteenth_split_is_accepted_and_lists_its_own_pools():
     # The fifteenth family (evaluated once, whole, in the twenty-sixth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-8:] == ("fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth",
-                             "twentyfirst", "twentysecond")
+    assert P.SPLITS[-9:] == ("fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth",
+                             "twentyfirst", "twentysecond", "twentythird")
     assert "fifteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
 
@@ -881,8 +881,8 @@ def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_sixteenth_split_is_accepted_and_lists_its_own_pools():
     # The sixteenth family (evaluated once, whole, in the twenty-seventh session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-7:] == ("sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst",
-                             "twentysecond")
+    assert P.SPLITS[-8:] == ("sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst",
+                             "twentysecond", "twentythird")
     assert "sixteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("sixteenth", "gemini330", live=8)
 
@@ -898,7 +898,8 @@ def test_each_sixteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_seventeenth_split_is_accepted_and_lists_its_own_pools():
     # The seventeenth family (evaluated once, whole, in the twenty-eighth session): its split parses, its
     # presentations are listed (nothing is presented), and its RealSense D436 is rendered with an IR-pass filter.
-    assert P.SPLITS[-6:] == ("seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond")
+    assert P.SPLITS[-7:] == ("seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond",
+                             "twentythird")
     assert "seventeenth" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("seventeenth", "d436", live=8)
 
@@ -915,7 +916,7 @@ def test_eighteenth_split_is_accepted_and_lists_its_own_pools():
     # The eighteenth family (evaluated once, whole, in the twenty-ninth session): its split parses, its
     # presentations are listed (nothing is presented), and its Gemini 335Lg has no IR-pass filter (--ir-leak
     # allowed; the family renders the leak on every URI anyway).
-    assert P.SPLITS[-5:] == ("eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond")
+    assert P.SPLITS[-6:] == ("eighteenth", "nineteenth", "twentieth", "twentyfirst", "twentysecond", "twentythird")
     assert "eighteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("eighteenth", "gemini335lg", live=8)
 
@@ -932,7 +933,7 @@ def test_each_eighteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_nineteenth_split_is_accepted_and_lists_its_own_pools():
     # The nineteenth family (evaluated once, whole, in the thirtieth session): its split parses, its presentations
     # are listed (nothing is presented), and its Gemini 215 is rendered with an IR-pass filter (--ir-leak refused).
-    assert P.SPLITS[-4:] == ("nineteenth", "twentieth", "twentyfirst", "twentysecond")
+    assert P.SPLITS[-5:] == ("nineteenth", "twentieth", "twentyfirst", "twentysecond", "twentythird")
     assert "nineteenth" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("nineteenth", "gemini215", live=8)
 
@@ -949,7 +950,8 @@ def test_twentieth_split_is_accepted_and_lists_its_own_pools():
     # The twentieth family (evaluated once, whole, in the thirty-first session): its split parses, its
     # presentations are listed (nothing is presented), and its Gemini 305 has no IR-pass filter (--ir-leak
     # allowed; the family renders the leak on every URI anyway).
-    assert P.SPLITS[-3:] == ("twentieth", "twentyfirst", "twentysecond") and "twentieth" in P.ir_leak_splits()
+    assert P.SPLITS[-4:] == ("twentieth", "twentyfirst", "twentysecond", "twentythird")
+    assert "twentieth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("twentieth", "gemini305", live=8)
 
 
@@ -965,7 +967,7 @@ def test_twentyfirst_split_is_accepted_and_lists_its_own_pools():
     # The twenty-first family (evaluated once, whole, in the thirty-second session): its split parses, its
     # presentations are listed (nothing is presented), and its Gemini 210 is rendered with an IR-pass filter
     # (--ir-leak refused).
-    assert P.SPLITS[-2:] == ("twentyfirst", "twentysecond") and "twentyfirst" not in P.ir_leak_splits()
+    assert P.SPLITS[-3:] == ("twentyfirst", "twentysecond", "twentythird") and "twentyfirst" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("twentyfirst", "gemini210", live=8)
 
 
@@ -981,7 +983,7 @@ def test_twentysecond_split_is_accepted_and_lists_its_own_pools():
     # The twenty-second family (evaluated once, whole, in the thirty-third session): its split parses, its
     # presentations are listed (nothing is presented), and its D555 has no IR-pass filter (--ir-leak allowed; the
     # family renders the leak on every URI anyway).
-    assert P.SPLITS[-1] == "twentysecond" and "twentysecond" in P.ir_leak_splits()
+    assert P.SPLITS[-2:] == ("twentysecond", "twentythird") and "twentysecond" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("twentysecond", "d555", live=8)
 
 
@@ -991,6 +993,37 @@ def test_each_twentysecond_camera_enrols_its_projector_under_the_familys_enrolme
     # family's enrolment light, the mall atrium with the gobo's snowflakes or stars and their 850 nm swept over
     # the board and the wall, with the family's leak and cornea on.
     _assert_each_camera_enrols("twentysecond", "gobo")
+
+
+def test_twentythird_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
+    # The twenty-third family (built in the thirty-fourth session, to be evaluated once, whole): its split parses,
+    # its presentations are listed (nothing is presented), its D435if carries an IR-pass filter (--ir-leak
+    # refused), and it is the unseen family the development benches refuse (bench.rerun_records, without a
+    # patched UNSEEN_SPLITS).
+    from bench import rerun_records
+
+    assert P.UNSEEN_SPLITS == frozenset({"twentythird"})
+    assert P.SPLITS[-1] == "twentythird" and "twentythird" not in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("twentythird", "d435if", live=8)
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text(json.dumps({"v": pad_records.RECORD_VERSION, "key": items[0].key, "split": "twentythird",
+                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
+                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(items[0].key + "\n")
+    with pytest.raises(SystemExit, match=items[0].key):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_each_twentythird_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the twenty-third's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the event's dimmed downlights with the mirror ball's spots and their 850 nm sweeping
+    # the board and the wall, with the family's cornea on; not under the fountain's caustics, whose swimming 850 nm
+    # network drowns the dots' on-off difference (no technician enrols with the sun on the pool).
+    assert POOLS["twentythird"].lights[0] == "caustics" and "caustics" in pad_enrolment.NO_WALL_LIGHTS
+    _assert_each_camera_enrols("twentythird", "mirrorball")
 
 
 def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):

@@ -17,10 +17,10 @@ from tests.helpers.sim import grab, sim_camera
 IR, DEPTH = StreamKind.IR, StreamKind.DEPTH
 BROADBAND = ("d435", "d415", "d455", "gemini335", "gemini335l", "d435i", "gemini335le", "gemini330", "gemini335lg",
              "gemini305", "d555")
-# Refused: filtered, or whose filter no source reached here names (the Gemini 2/2L, the twelfth's D457, the
-# fourteenth's D456, the seventeenth's D436, the nineteenth's Gemini 215).
+# Refused: filtered (the twenty-third's D435if among them), or whose filter no source reached here names (the
+# Gemini 2/2L, the twelfth's D457, the fourteenth's D456, the seventeenth's D436, the nineteenth's Gemini 215).
 FILTERED = ("d405", "astra", "astra_mini_s", "gemini2", "gemini2l", "gemini336", "gemini336l", "d435f", "d455f",
-            "d457", "d456", "d436", "gemini215", "gemini210")
+            "d457", "d456", "d436", "gemini215", "gemini210", "d435if")
 
 
 def test_only_cameras_without_an_ir_pass_filter_take_the_key_and_only_the_later_families_set_it():
