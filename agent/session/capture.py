@@ -60,7 +60,7 @@ from agent.config import ChallengeSettings, RecordSettings, SessionSettings
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge, Kind, detail_code, relabelled_code
-from agent.liveness.fusion import VerdictThresholds, load_thresholds
+from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, load_thresholds
 from agent.liveness.supervisor import Assessment, LivenessSupervisor, LivenessWorkerError, RemoteGate, WorkerResult
 from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.pipeline.frames import FramesetReader
@@ -468,8 +468,8 @@ def _seal_and_submit(s: _Session, rig: _Rig, nonce: _Nonce, judged: _Judged) -> 
     del chosen
     # The worker's quality report, and the daemon's own word on the window's exposure.
     quality = {**(r.quality or {}), "exposure_lock": judged.holds[0].to_dict()}   # a dict: the supervisor checked
-    payload = build_payload(best, r.best, quality=quality, liveness=v.to_dict(), device=rig.device,
-                            timings_ms=s.timings, frame_digest=v.frame_digests[r.best["index"]],
+    payload = build_payload(best, r.best, quality=quality, liveness=liveness_report(v, deps.supervisor),
+                            device=rig.device, timings_ms=s.timings, frame_digest=v.frame_digests[r.best["index"]],
                             suite=ch.hpke_suite, evidence=r.evidence, calibration=rig.calibration)
     del best
     s.drop_frames()                                    # face frames leave memory with this session
@@ -575,6 +575,13 @@ def submit_with_prompts(uplink: UplinkClient, sealed, probe_id: str,
         if not told:
             told = True
             yield PLEASE_WAIT
+
+
+def liveness_report(v: LivenessVerdict, supervisor: LivenessSupervisor) -> dict[str, Any]:
+    """The probe's liveness report: the verdict, and the digest of the dot reference the worker that judged it
+    was started with (its hello checked against it; None: none), sealed and signed with the evidence for the
+    server to check against the camera's registered reference (pin34, ``DOT_REFERENCE_MISMATCH``)."""
+    return {**v.to_dict(), "dot_reference_sha256": supervisor.dot_reference_sha256}
 
 
 def _liveness_parts(worker_ms: dict[str, Any], stage_ms: float) -> dict[str, float]:

@@ -42,7 +42,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 6. the verdict: ``live`` under a passed challenge whose evidence the server verified itself
    (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
    nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
-   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``).
+   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``), and where its
+   dot reference is registered, judged with that reference (``DOT_REFERENCE_MISSING``, ``DOT_REFERENCE_MISMATCH``;
+   pin34, ``evidence.check_dot_reference``).
    A judged receipt, and an accepted probe's summary, carry the keyed hash of the subject its
    challenge named (``subject_mac``: HMAC-SHA256 under the server's subject key), for the bank to
    match exactly against the one it named;
@@ -655,6 +657,11 @@ class Ingest:
         if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
             raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
         evidence.check_camera(term.camera, payload.device)
+        try:
+            evidence.check_dot_reference(term.camera, lv)
+        except ProbeRejected as exc:            # pin34: a terminal judging without its registered reference
+            log.warning("terminal %s: %s: %s", term.terminal_id[:64], exc.reason, exc)
+            raise
         return lv, frames
 
     def _again(self, rec: NonceRecord, header: pb.ProbeHeader, digest: bytes, now_ms: int) -> pb.Receipt:

@@ -23,6 +23,7 @@ from agent.uplink.seal import ProbeRejected, ServerKey, load_public_key, seal
 from hil import pki
 from hil.fakes.evidence import for_challenge
 from hil.ingest.attestation import AttestationPolicy, check_quote, parse_quote
+from hil.ingest.evidence import CameraPin
 from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServerState, ServerTLS, serve
@@ -31,17 +32,26 @@ from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
 from tests.helpers.terminals import CAPS
 
 TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL = "kiosk-attest-0001", "kiosk-attest-0002", "kiosk-attest-0003"
+DOT_TERMINAL = "kiosk-attest-0004"         # pin34: its camera's dot reference registered with its attestation
+# What the liveness report names (agent.session.capture.liveness_report): the SHA-256 of the reference file's bytes the
+# daemon gave its worker. The server sees only digests; these stand for the enrolled file and root's swapped one.
+ENROLLED_REF = hashlib.sha256(b"this unit's enrolled dot reference").hexdigest()
+SWAPPED_REF = hashlib.sha256(b"a reference root enrolled on another unit").hexdigest()
+UNSET = object()
 
 
-def synthetic_payload(ch: pb.Challenge) -> bytearray:
+def synthetic_payload(ch: pb.Challenge, dot_reference: object = UNSET) -> bytearray:
     """A well-formed payload (a colour crop and evidence that meets the challenge, a noise depth
-    crop, a live verdict bound to the nonce)."""
+    crop, a live verdict bound to the nonce; ``dot_reference``: the report's ``dot_reference_sha256``, left out
+    when UNSET, as before pin34)."""
     syn = for_challenge(ch)
     px = os.urandom(syn.color.width * syn.color.height * 2)
     depth = pb.Crop(width=syn.color.width, height=syn.color.height, format="z16", pixels=px,
                     sha256=hashlib.sha256(px).digest(), depth_scale=0.001)
     lv = {"verdict": "live", "frame_digests": syn.digests, "challenge_used": True,
           "challenge": {"passed": True, "nonce_sha256": hashlib.sha256(ch.nonce).hexdigest()}}
+    if dot_reference is not UNSET:
+        lv["dot_reference_sha256"] = dot_reference
     p = pb.ProbePayload(color=syn.color, depth=depth, landmarks=[0.5] * (3 * 468),
                         liveness_json=json.dumps(lv), frame_digest=syn.frame_digest, evidence=syn.evidence)
     return bytearray(p.SerializeToString())
@@ -51,14 +61,14 @@ COUNTER = itertools.count(1)          # the server wants each terminal's counter
 
 
 def make_probe(ch: pb.Challenge, signer, terminal: str, session: str, quote: pb.PlatformQuote | None,
-               anchor: pb.AuditAnchor | None = None):
+               anchor: pb.AuditAnchor | None = None, dot_reference: object = UNSET):
     h = pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal, session_id=session,
                        counter=next(COUNTER),
                        nonce=ch.nonce, server_key_id=ch.server_key_id, hpke_suite=ch.hpke_suite,
                        created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
                        signature_algorithm=signer.algorithm, purpose=pb.VERIFY, platform_quote=quote,
                        audit_anchor=anchor)
-    sealed = seal(h, synthetic_payload(ch), load_public_key(ch.hpke_suite, ch.server_public_key), signer)
+    sealed = seal(h, synthetic_payload(ch, dot_reference), load_public_key(ch.hpke_suite, ch.server_public_key), signer)
     return sealed, h
 
 
@@ -72,7 +82,8 @@ def env(tmp_path_factory):
         other = enrol(d / "other", tcti=tcti, pcrs="sha256:0,7,16")       # a second attestation key
         ca = pki.make_ca()
         server_cert = pki.issue(ca, "ingest.test", server=True, hosts=("ingest.test", "127.0.0.1"))
-        certs = {t: pki.issue(ca, t, server=False) for t in (TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL)}
+        certs = {t: pki.issue(ca, t, server=False) for t in (TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL,
+                                                              DOT_TERMINAL)}
         signer = generate_file_key(d / "signing.pem")
         key = ServerKey.generate("x25519")
         policy = AttestationPolicy.from_registration(e.registration)
@@ -82,7 +93,9 @@ def env(tmp_path_factory):
         registry = Registry([Terminal(TPM_TERMINAL, signer.public_key(), pins[TPM_TERMINAL], attestation=policy),
                              Terminal(PLAIN_TERMINAL, signer.public_key(), pins[PLAIN_TERMINAL]),
                              Terminal(COUNTED_TERMINAL, signer.public_key(), pins[COUNTED_TERMINAL],
-                                      attestation=counted)])
+                                      attestation=counted),
+                             Terminal(DOT_TERMINAL, signer.public_key(), pins[DOT_TERMINAL], attestation=policy,
+                                      camera=CameraPin(dot_reference_sha256=ENROLLED_REF))])
         # Every challenge issued is charged until a probe under it is accepted (hil/ingest/limits.py):
         # the module's refused probes on one terminal would reach the default limit of 5.
         state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id, frames=12,
@@ -103,10 +116,11 @@ def env(tmp_path_factory):
         server.stop(0)
 
 
-def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att", anchor_for=lambda ch: None):
+def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att", anchor_for=lambda ch: None,
+           dot_reference: object = UNSET):
     c = env["clients"][terminal]
     ch = c.begin(session, Purpose.VERIFY, capabilities=CAPS)
-    sealed, h = make_probe(ch, env["signer"], terminal, session, quote_for(ch), anchor_for(ch))
+    sealed, h = make_probe(ch, env["signer"], terminal, session, quote_for(ch), anchor_for(ch), dot_reference)
     return c.submit(sealed, h.probe_id)
 
 
@@ -175,6 +189,40 @@ def test_a_quote_by_another_attestation_key_is_refused(env):
 def test_a_terminal_registered_without_a_policy_is_not_asked_for_one(env):
     assert submit(env, terminal=PLAIN_TERMINAL).accepted
     assert submit(env, terminal=PLAIN_TERMINAL, quote_for=lambda ch: env["ak"].quote(ch.nonce)).accepted
+
+
+def test_a_probe_judged_with_the_registered_dot_reference_is_accepted(env):
+    r = submit(env, DOT_TERMINAL, lambda ch: env["ak"].quote(ch.nonce), dot_reference=ENROLLED_REF)
+    assert r.accepted and r.reason == "OK", r.detail
+
+
+def test_root_swapping_or_emptying_the_dot_reference_is_refused(env):
+    # unit33's gap (issue 14/16): root replaces [camera] dot_reference with a reference that passes another unit's
+    # stream (or empties it: the check is then off). Nothing root did moved the quoted PCRs, so the quote is good,
+    # the verdict live, the evidence met; before pin34 the server accepted both probes.
+    quote = lambda ch: env["ak"].quote(ch.nonce)        # noqa: E731
+    r = submit(env, DOT_TERMINAL, quote, dot_reference=SWAPPED_REF)
+    assert not r.accepted and r.reason == "DOT_REFERENCE_MISMATCH", (r.reason, r.detail)
+    for emptied in (None, UNSET):                       # judged with none; a daemon from before pin34 says nothing
+        r = submit(env, DOT_TERMINAL, quote, dot_reference=emptied)
+        assert not r.accepted and r.reason == "DOT_REFERENCE_MISSING", (r.reason, r.detail)
+    # A terminal whose camera has no registered reference is not asked for one (registration, not probes, pins it).
+    assert submit(env, PLAIN_TERMINAL, dot_reference=SWAPPED_REF).accepted
+
+
+def test_a_daemon_patched_to_name_the_pinned_reference_still_passes_the_pin_alone(env):
+    # The pin checks what the terminal's daemon says it judged with: root who patches the daemon to name the pinned
+    # digest while its worker judges with the swapped file is accepted. Only a measurement the kernel makes (IMA
+    # into PCR 10, quoted) binds the file itself (docs/keys.md, "The dot reference against root"). This test
+    # documents the gap: it fails the day the server refuses such a probe.
+    r = submit(env, DOT_TERMINAL, lambda ch: env["ak"].quote(ch.nonce), dot_reference=ENROLLED_REF)
+    assert r.accepted, r.detail
+
+
+def test_a_report_naming_a_reference_that_is_not_a_digest_is_malformed(env):
+    for bad in ("", "D" * 64, 7, ["a" * 64]):
+        r = submit(env, DOT_TERMINAL, lambda ch: env["ak"].quote(ch.nonce), dot_reference=bad)
+        assert not r.accepted and r.reason == "MALFORMED", (bad, r.reason, r.detail)
 
 
 def test_parser_reads_what_the_tpm_marshalled(env):
