@@ -13,8 +13,10 @@ quoted PCR 10 (a TPM2_Quote by the registered attestation key, ``attestation.che
    ``n-ng`` (u32 length, the path and a NUL), each as the kernel's ``ima_measurements_show`` writes them; a
    violation (a file read while open for writing, or the reverse) has an all-zero template digest;
 2. replays PCR 10 of the SHA-256 bank (:func:`replay`): zeros, extended per entry with SHA-256 of its template data
-   (kernels since 5.8 hash the template data with each bank's algorithm), or with 0xFF bytes for a violation; a list
-   that does not replay to the quoted value was edited (``ATTESTATION_FAILED``, ``IMA_REPLAY``);
+   (kernels since 5.8 hash the template data with each bank's algorithm), or with 0xFF bytes for a violation; the
+   list is read after the quote, so the entries up to the first prefix that replays to the quoted value are the
+   attested ones (:func:`quoted_prefix`); a list none of whose prefixes does was edited (``ATTESTATION_FAILED``,
+   ``IMA_REPLAY``);
 3. checks the registered reference path's entries (:func:`check_reference`): at least one (the daemon read it since
    boot: else ``DOT_REFERENCE_MISSING``), none a violation, every one the pinned SHA-256 (else
    ``DOT_REFERENCE_MISMATCH``): a swapped file is a second entry with another digest, whatever the daemon reports.
@@ -124,19 +126,38 @@ def replay(entries: Iterable[Measurement], pcr: int = IMA_PCR) -> bytes:
     value = bytes(32)
     for e in entries:
         if e.pcr == pcr:
-            value = hashlib.sha256(value + (b"\xff" * 32 if e.violation else
-                                            hashlib.sha256(e.template_data).digest())).digest()
+            value = _extended(value, e)
     return value
 
 
+def _extended(value: bytes, e: Measurement) -> bytes:
+    """A SHA-256 PCR ``value`` after the kernel's extend for ``e``: its template data's SHA-256, or 0xFF bytes for a
+    violation (``ima_add_violation``)."""
+    return hashlib.sha256(value + (b"\xff" * 32 if e.violation else hashlib.sha256(e.template_data).digest())).digest()
+
+
+def quoted_prefix(entries: list[Measurement], quoted_pcr10: bytes, pcr: int = IMA_PCR) -> list[Measurement]:
+    """The entries up to the first point where PCR ``pcr`` replays to the quoted value: the list is read after the
+    quote, so the kernel may have appended entries the quote does not cover (they are not attested, and dropped).
+    ``IMA_REPLAY`` when no prefix replays to it: entries were removed, changed or inserted, or PCR 10 extended by
+    someone other than the kernel."""
+    value = bytes(32)
+    if value == quoted_pcr10:
+        return []
+    for i, e in enumerate(entries):
+        if e.pcr == pcr:
+            value = _extended(value, e)
+            if value == quoted_pcr10:
+                return entries[:i + 1]
+    raise ImaFailed("IMA_REPLAY", "the measurement list does not replay to the quoted PCR 10: entries were removed, "
+                                  "changed or inserted, or PCR 10 was extended by someone other than the kernel")
+
+
 def check_reference(raw: bytes, quoted_pcr10: bytes, path: str, pinned_sha256: str) -> list[Measurement]:
-    """The list ``raw`` against the quoted PCR 10 (SHA-256 bank; the quote checked by the caller) and the registered
-    reference ``path`` and digest: ``ATTESTATION_FAILED`` (``IMA_*``), ``DOT_REFERENCE_MISSING`` or
-    ``DOT_REFERENCE_MISMATCH``; the reference's entries otherwise."""
-    entries = parse_list(raw)
-    if replay(entries) != quoted_pcr10:
-        raise ImaFailed("IMA_REPLAY", "the measurement list does not replay to the quoted PCR 10: entries were "
-                                      "removed, changed or added")
+    """The list ``raw`` (read after the quote) against the quoted PCR 10 (SHA-256 bank; the quote checked by the
+    caller) and the registered reference ``path`` and digest: ``ATTESTATION_FAILED`` (``IMA_*``),
+    ``DOT_REFERENCE_MISSING`` or ``DOT_REFERENCE_MISMATCH``; the reference's entries the quote covers otherwise."""
+    entries = quoted_prefix(parse_list(raw), quoted_pcr10)
     name = path.encode()
     mine = [e for e in entries if e.pcr == IMA_PCR and e.path == name]
     if not mine:

@@ -64,6 +64,15 @@ def test_the_enrolled_reference_as_the_kernel_measured_it_replays_to_the_quoted_
     got = check_reference(raw, pcr10, str(terminal["ref"]), PINNED)
     assert len(got) == 1 and got[0].digest.hex() == PINNED
     assert [e.path for e in parse_list(raw)][0] == b"boot_aggregate"
+    # Read after the quote, the list may hold entries the quote does not cover: they are not attested. A swap the kernel
+    # measured after the quote is not this probe's (the worker judges with the reference it was started with).
+    swap = terminal["ref"].with_name("swap.json")
+    swap.write_bytes(SWAPPED)
+    swap.replace(terminal["ref"])
+    k.open_for_read(terminal["ref"])
+    later = k.list_path.read_bytes()
+    assert len(parse_list(later)) == len(parse_list(raw)) + 1
+    assert check_reference(later, pcr10, str(terminal["ref"]), PINNED) == got
 
 
 def test_root_swapping_the_reference_is_caught_by_the_kernels_entry_whatever_the_daemon_reports(terminal):
