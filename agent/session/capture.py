@@ -264,6 +264,7 @@ class _Nonce:
     ch: pb.Challenge
     quote: pb.PlatformQuote | None
     not_after: float
+    ima_log: bytes = b""                 # pin34: the kernel's IMA list, read right after the quote
 
 
 @dataclass
@@ -373,9 +374,10 @@ def _begin_challenge(s: _Session, rig: _Rig) -> _Nonce:
                            min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s,
                            capabilities=rig.caps, channel=s.req.channel)
     quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
+    ima_log = deps.attestor.ima_list() if deps.attestor is not None else b""      # pin34: after the quote
     not_after = deps.uplink.nonce_deadline(ch, asked_at)   # no retry of the submit past the nonce's life
     s.mark("challenge")
-    return _Nonce(ch, quote, not_after)
+    return _Nonce(ch, quote, not_after, ima_log)
 
 
 def _judged_window(s: _Session, rig: _Rig, nonce: _Nonce) -> Generator[CaptureEvent, None, _Judged]:
@@ -470,7 +472,8 @@ def _seal_and_submit(s: _Session, rig: _Rig, nonce: _Nonce, judged: _Judged) -> 
     quality = {**(r.quality or {}), "exposure_lock": judged.holds[0].to_dict()}   # a dict: the supervisor checked
     payload = build_payload(best, r.best, quality=quality, liveness=liveness_report(v, deps.supervisor),
                             device=rig.device, timings_ms=s.timings, frame_digest=v.frame_digests[r.best["index"]],
-                            suite=ch.hpke_suite, evidence=r.evidence, calibration=rig.calibration)
+                            suite=ch.hpke_suite, evidence=r.evidence, calibration=rig.calibration,
+                            ima_log=nonce.ima_log)
     del best
     s.drop_frames()                                    # face frames leave memory with this session
     s.mark("probe")

@@ -21,8 +21,9 @@ quoted PCR 10 (a TPM2_Quote by the registered attestation key, ``attestation.che
    boot: else ``DOT_REFERENCE_MISSING``), none a violation, every one the pinned SHA-256 (else
    ``DOT_REFERENCE_MISMATCH``): a swapped file is a second entry with another digest, whatever the daemon reports.
 
-Not wired into the probe yet (docs/keys.md, "The dot reference against root"): the probe has no field for the list,
-and the attestation key quotes the PCRs its enrolment fixed.
+The terminal's attestation key quotes PCR 10 beside its registered PCRs (``keys tpm-enrol --ima-reference``), the
+probe's sealed payload carries the list (``ProbePayload.ima_log``), and the server checks it after decryption,
+before judging (``server._check_payload``; docs/keys.md, "The dot reference against root").
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from agent.uplink.seal import ProbeRejected
 
 IMA_PCR = 10
 TEMPLATE = b"ima-ng"
-MAX_LIST = 8 << 20                     # bytes of a measurement list (a busy host's is a few MiB)
+MAX_LIST = 4 << 20                     # bytes of a measurement list (agent.security.tpm.MAX_IMA_LIST)
 MAX_DATA = 8192                        # one entry's template data (a path is at most 4096 bytes)
 DIGEST_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
 SHA1_ZERO = bytes(20)

@@ -83,6 +83,7 @@ from hil.ingest.attestation import UNFETCHED, WitnessStore, check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
+from hil.ingest.ima import IMA_PCR, check_reference
 from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_mac
 from hil.ingest.store import (
     CLAIM_LEASE_MS,
@@ -658,8 +659,13 @@ class Ingest:
             raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
         evidence.check_camera(term.camera, payload.device)
         try:
-            evidence.check_dot_reference(term.camera, lv)
-        except ProbeRejected as exc:            # pin34: a terminal judging without its registered reference
+            evidence.check_dot_reference(term.camera, lv)  # pin34: judged with the registered reference, it says ...
+            if term.attestation is not None and term.attestation.ima_reference is not None and term.camera is not None:
+                # ... and the kernel measured (IMA): the list sealed in the payload replayed into the quoted PCR 10
+                q = header.platform_quote              # checked in _open: it quotes PCR 10
+                check_reference(payload.ima_log, q.pcr_values[list(q.pcrs).index(IMA_PCR)],
+                                term.attestation.ima_reference, term.camera.dot_reference_sha256)
+        except ProbeRejected as exc:
             log.warning("terminal %s: %s: %s", term.terminal_id[:64], exc.reason, exc)
             raise
         return lv, frames

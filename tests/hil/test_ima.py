@@ -147,3 +147,21 @@ def _entry_bytes(e) -> bytes:
     import struct
     return (struct.pack("<I", e.pcr) + e.template_digest + struct.pack("<I", 6) + b"ima-ng"
             + struct.pack("<I", len(e.template_data)) + e.template_data)
+
+
+def test_the_attestor_sends_the_kernels_list_read_after_its_quote_bounded(terminal, tmp_path, monkeypatch):
+    import agent.security.tpm as tpm
+    k = terminal["kernel"]
+    k.open_for_read(terminal["ref"])
+    spec = f"tpm:key={tmp_path / 'keys' / 'attestation.tpmkey'};tcti={terminal['tcti']}"
+    ak = load_attestor(f"{spec};ima={k.list_path}")
+    try:
+        assert ak.ima_list() == k.list_path.read_bytes()
+        monkeypatch.setattr(tpm, "MAX_IMA_LIST", len(k.list_path.read_bytes()) - 1)
+        with pytest.raises(tpm.TpmError, match="larger than"):
+            ak.ima_list()
+    finally:
+        ak.close()
+    assert terminal["ak"].ima_list() == b""                   # no ima= in its spec: no list
+    with pytest.raises(tpm.KeyStoreError, match="unknown: ima"):    # only the attestation key takes one
+        tpm.load_tpm_signer(f"tpm:key={tmp_path / 'keys' / 'signing.tpmkey'};tcti={terminal['tcti']};ima=/x")
