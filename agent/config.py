@@ -251,8 +251,8 @@ class KeySettings:
     ``profile``: ``standard`` (Ed25519 or P-256 signatures, HPKE suites x25519 / mlkem768-x25519) or
     ``gm`` (SM2-with-SM3 signatures from an SM2 key file, the sm2-sm4-gcm envelope, SM3 digests);
     a challenge naming a suite outside the profile is refused.
-    ``attestation``: ``tpm:key=PATH[;tcti=...]``, the TPM attestation key whose quote of the enrolled
-    PCRs goes with every probe ("" = no quotes)."""
+    ``attestation``: ``tpm:key=PATH[;tcti=...][;ima=PATH]``, the TPM attestation key whose quote of the enrolled
+    PCRs goes with every probe ("" = no quotes); ``ima`` (pin34): the kernel's IMA measurement list sent with it."""
 
     signing_key: str = ""
     profile: typing.Literal["standard", "gm"] = "standard"

@@ -4,9 +4,11 @@
   (``sm2-sm3`` for the GM profile); prints its public key (PEM) for the server's registration.
 * ``keys public SPEC``: the public key and key id of any key spec (``file:``, ``pkcs11:``, ``tpm:``).
 * ``keys csr SPEC --cn TERMINAL_ID``: a certificate request for a held mTLS key (P-256), signed by it.
-* ``keys tpm-enrol DIR [--tcti T] [--pcrs sha256:0,...,7] [--owner-auth-env VAR]``: create the TPM's
-  signing, mTLS and attestation keys bound to the PCRs as they are now; writes the blobs, their
-  public keys, and ``registration.json`` (attestation key and PCR values) for the server.
+* ``keys tpm-enrol DIR [--tcti T] [--pcrs sha256:0,...,7] [--owner-auth-env VAR] [--ima-reference PATH]``: create
+  the TPM's signing, mTLS and attestation keys bound to the PCRs as they are now; writes the blobs, their
+  public keys, and ``registration.json`` (attestation key and PCR values) for the server. ``--ima-reference``
+  (pin34): the attestation key quotes PCR 10 too, the registration's ``ima`` names the dot reference's path, and the
+  printed attestation spec sends the kernel's IMA list with every quote.
 * ``keys tpm-counter [--tcti T] [--nv 0x018C0A29] [--owner-auth-env VAR] [--platform [--platform-auth-env VAR]]
   [--names]``: define the TPM NV counter the audit log's lockout entries advance (sec29; ``[audit] tpm_counter``)
   and, at the next index, the NV extend index their hashes are extended into (sec30; whichever of the two is
@@ -47,6 +49,9 @@ def register(sub) -> None:
     t.add_argument("--tcti", default="device:/dev/tpmrm0")
     t.add_argument("--pcrs", default="sha256:0,1,2,3,4,5,6,7", help="PCR bank and indices to bind and quote")
     t.add_argument("--owner-auth-env", default=None, help="environment variable holding the owner hierarchy's auth")
+    t.add_argument("--ima-reference", default=None, metavar="PATH",
+                   help="pin34: the dot reference file's absolute path, which the kernel's IMA measures: the "
+                        "attestation key quotes PCR 10 too and the registration names the path (docs/keys.md)")
     t.set_defaults(func=tpm_enrol)
     n = ks.add_parser("tpm-counter", help="define the TPM NV counter the audit log's lockout entries advance")
     n.add_argument("--tcti", default="device:/dev/tpmrm0")
@@ -128,6 +133,9 @@ def tpm_counter(args) -> int:
     return 0
 
 
+IMA_LIST = "/sys/kernel/security/ima/binary_runtime_measurements"
+
+
 def tpm_enrol(args) -> int:
     from agent.security.tpm import enrol
     auth = _owner_auth(args)
@@ -136,7 +144,7 @@ def tpm_enrol(args) -> int:
     reg = d / "registration.json"
     if reg.exists():
         raise KeyStoreError(f"{reg} already exists; refusing to overwrite it")
-    e = enrol(d, tcti=args.tcti, pcrs=args.pcrs, owner_auth=auth)
+    e = enrol(d, tcti=args.tcti, pcrs=args.pcrs, owner_auth=auth, ima_reference=args.ima_reference)
     spec = f"tpm:key={{}};tcti={args.tcti}"
     for name, path in (("signing", e.signing), ("mtls", e.mtls)):
         s = load_signer(spec.format(path))
@@ -146,7 +154,8 @@ def tpm_enrol(args) -> int:
             _close(s)
     reg.write_text(json.dumps(e.registration, indent=1) + "\n")
     print(json.dumps({"signing_key": spec.format(e.signing), "mtls_key": spec.format(e.mtls),
-                      "attestation": spec.format(e.attestation), "signing_public_key": str(d / "signing.pub.pem"),
+                      "attestation": spec.format(e.attestation) + (f";ima={IMA_LIST}" if args.ima_reference else ""),
+                      "signing_public_key": str(d / "signing.pub.pem"),
                       "mtls_public_key": str(d / "mtls.pub.pem"), "registration": str(reg),
                       "pcrs": args.pcrs}, indent=1))
     return 0

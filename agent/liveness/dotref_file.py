@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.bounded import read_at_most
 from drivers.errors import CaptureAgentError
 
 FORMAT = "capture-agent.dot-reference.v1"
@@ -68,15 +69,7 @@ class ReferenceFile:
     @classmethod
     def read_bytes(cls, path: str | Path) -> bytes:
         """The file's bytes, at most ``MAX_FILE_BYTES`` read (``ReferenceInvalid`` if more or unreadable)."""
-        p = Path(path)
-        try:
-            with p.open("rb") as f:
-                raw = f.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise ReferenceInvalid(f"cannot read dot reference {p}: {exc.strerror}") from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise ReferenceInvalid(f"{p} is larger than {MAX_FILE_BYTES} bytes")
-        return raw
+        return read_at_most(Path(path), MAX_FILE_BYTES, ReferenceInvalid, "dot reference")
 
     @classmethod
     def load(cls, path: str | Path):

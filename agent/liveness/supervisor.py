@@ -234,6 +234,13 @@ class LivenessSupervisor:
 
     # --- lifecycle ---------------------------------------------------------------------------------
     @property
+    def dot_reference_sha256(self) -> str | None:
+        """The SHA-256 (hex) of the dot reference every worker this supervisor starts judges with (its hello must
+        name it, or it is refused: ``_start_locked``); None: none. A probe's liveness report carries it (pin34), for
+        the server to check against the reference registered for the camera."""
+        return hashlib.sha256(self.s.dot_reference).hexdigest() if self.s.dot_reference else None
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 

@@ -47,7 +47,8 @@ VERDICTS = frozenset({"live", "attack", "inconclusive"})
 # The liveness detectors whose scores a refused session's ``result`` carries (``detector_<name>``).
 DETECTORS = frozenset({"depth_geometry", "cross_modal", "material", "motion", "eye_region", "life_signs"})
 REASONS = frozenset({"OK", "NOT_LIVE", "TAMPERED", "EXPIRED", "REPLAYED", "WRONG_KEY", "UNKNOWN_TERMINAL", "REVOKED",
-                     "MALFORMED", "UNBOUND", "ATTESTATION_FAILED"})
+                     "MALFORMED", "UNBOUND", "ATTESTATION_FAILED", "DOT_REFERENCE_MISSING",
+                     "DOT_REFERENCE_MISMATCH"})
 STREAMS = frozenset({"color", "depth", "ir"})
 # The device manager's step names (agent.devices.manager.Source._set) -> label values.
 RECOVERY_STEPS = {"re-open": "reopen", "hardware reset": "hardware_reset", "re-plug": "replug",

@@ -339,12 +339,13 @@ class TpmSigner(Signer):
 class TpmAttestor:
     """The attestation key: quotes of the enrolled PCRs for a challenge nonce."""
 
-    def __init__(self, conn: TpmConnection, path: Path):
+    def __init__(self, conn: TpmConnection, path: Path, ima: Path | None = None):
         blob = KeyBlob.read(path)
         if blob.use != "attestation":
             raise KeyStoreError(f"{path} is a signing key, not an attestation key")
         self.path = path
         self.pcrs = blob.pcrs
+        self.ima = ima
         self._key = _LoadedKey(conn, blob, path)
 
     def public_key(self):
@@ -364,6 +365,12 @@ class TpmAttestor:
                 raise _tss_error("quote", exc) from None
         return pb.PlatformQuote(attest=bytes(attest), signature=_der(sig), pcr_bank=self.pcrs.bank,
                                 pcrs=list(self.pcrs.indices), pcr_values=values)
+
+    def ima_list(self) -> bytes:
+        """pin34: the kernel's IMA measurement list (the spec's ``ima``; b"" without), read after :meth:`quote` (the
+        server replays PCR 10 to the first prefix that gives the quoted value: entries appended since are not
+        attested). The probe's payload carries it."""
+        return read_ima_list(self.ima) if self.ima is not None else b""
 
     def certify_nv(self, nonce: bytes, index: int, size: int) -> pb.NvCertification | None:
         """TPM2_NV_Certify of NV ``index``'s ``size`` bytes by this key, qualified by ``nv_certify_qualifier(nonce)``
@@ -398,11 +405,21 @@ class TpmAttestor:
         self._key.conn.release()
 
 
-def _open(spec: str) -> tuple[TpmConnection, Path]:
+MAX_IMA_LIST = 4 << 20          # bytes of the IMA list sent (hil/ingest/ima.py MAX_LIST; the sealed payload's 8 MiB)
+
+
+def read_ima_list(path: Path) -> bytes:
+    """The kernel's IMA measurement list, bounded (``TpmError``: unreadable or over ``MAX_IMA_LIST``)."""
+    from agent.bounded import read_at_most
+    return read_at_most(path, MAX_IMA_LIST, TpmError, "the IMA measurement list")
+
+
+def _open(spec: str, extra: frozenset[str] = frozenset()) -> tuple[TpmConnection, Path]:
     p = parse_spec(spec, "tpm")
-    unknown = set(p) - {"key", "tcti", "owner-auth-env", "owner-auth-file"}
+    unknown = set(p) - {"key", "tcti", "owner-auth-env", "owner-auth-file"} - extra
     if unknown or "key" not in p:
         raise KeyStoreError("tpm: key spec is key=PATH[;tcti=...][;owner-auth-env=VAR|owner-auth-file=PATH]"
+                            + ("[;ima=PATH]" if extra else "")
                             + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
     path = Path(p["key"])
     if not path.exists():
@@ -427,11 +444,14 @@ def load_tpm_signer(spec: str) -> TpmSigner:
 
 
 def load_attestor(spec: str) -> TpmAttestor:
+    """``tpm:key=PATH[;tcti=...][;ima=PATH]``; ``ima`` (pin34): the kernel's IMA measurement list
+    (``/sys/kernel/security/ima/binary_runtime_measurements``), sent with every quote."""
     if not spec.startswith("tpm:"):
         raise KeyStoreError("the attestation key must be a tpm: spec")
-    conn, path = _open(spec)
+    conn, path = _open(spec, frozenset({"ima"}))
     try:
-        return TpmAttestor(conn, path)
+        ima = parse_spec(spec, "tpm").get("ima")
+        return TpmAttestor(conn, path, Path(ima) if ima else None)
     except BaseException:
         conn.release()
         raise
@@ -478,12 +498,23 @@ class Enrolment:
     registration: dict[str, Any]     # attestation key PEM and PCR values (hil/ingest/attestation.py reads it)
 
 
+IMA_PCR = 10                             # the kernel's IMA measurements (pin34)
+
+
 def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: str = "sha256:0,1,2,3,4,5,6,7",
-          owner_auth: str | None = None) -> Enrolment:
+          owner_auth: str | None = None, ima_reference: str | None = None) -> Enrolment:
     """Create the signing key, the mTLS key (both bound to ``pcrs`` as they are now) and the
-    attestation key (quoting ``pcrs``) as blobs in ``directory``; never overwrites."""
+    attestation key (quoting ``pcrs``) as blobs in ``directory``; never overwrites. ``ima_reference`` (pin34): the
+    dot reference file's path on this terminal, measured by the kernel's IMA: the attestation key quotes PCR 10 too
+    (replayed by the server from the list, not registered: the signing keys are not bound to it, it moves with every
+    measurement), and the registration names the path under ``ima``."""
     tss = _tss()
     sel = PcrSelection.parse(pcrs)
+    quoted = sel
+    if ima_reference is not None:
+        if sel.bank != "sha256" or IMA_PCR in sel.indices or not ima_reference.startswith("/"):
+            raise KeyStoreError("IMA enrolment needs a sha256 PCR selection without PCR 10 and an absolute path")
+        quoted = PcrSelection(sel.bank, tuple(sorted(sel.indices + (IMA_PCR,))))
     d = Path(directory)
     paths = {name: d / f"{name}.tpmkey" for name in ("signing", "mtls", "attestation")}
     for p in paths.values():
@@ -493,8 +524,8 @@ def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: 
     try:
         conn.set_owner_auth(owner_auth)
         try:
-            blobs = {name: _create(conn, "attestation" if name == "attestation" else "signing", sel)
-                     for name in paths}
+            blobs = {name: _create(conn, "attestation", quoted) if name == "attestation" else
+                     _create(conn, "signing", sel) for name in paths}
             values = conn.read_pcrs(sel)
         except tss.TSS2_Exception as exc:
             raise _tss_error("enrolment", exc) from None
@@ -506,8 +537,10 @@ def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: 
         ak.close()
     finally:
         conn.release()
-    registration = {"attestation_key": ak_pem, "pcr_bank": sel.bank,
-                    "pcrs": {str(i): v.hex() for i, v in zip(sel.indices, values, strict=True)}}
+    registration: dict[str, Any] = {"attestation_key": ak_pem, "pcr_bank": sel.bank,
+                                    "pcrs": {str(i): v.hex() for i, v in zip(sel.indices, values, strict=True)}}
+    if ima_reference is not None:
+        registration["ima"] = {"pcr": IMA_PCR, "dot_reference": ima_reference}
     return Enrolment(paths["signing"], paths["mtls"], paths["attestation"], registration)
 
 

@@ -60,7 +60,7 @@ from agent.config import ChallengeSettings, RecordSettings, SessionSettings
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge, Kind, detail_code, relabelled_code
-from agent.liveness.fusion import VerdictThresholds, load_thresholds
+from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, load_thresholds
 from agent.liveness.supervisor import Assessment, LivenessSupervisor, LivenessWorkerError, RemoteGate, WorkerResult
 from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.pipeline.frames import FramesetReader
@@ -264,6 +264,7 @@ class _Nonce:
     ch: pb.Challenge
     quote: pb.PlatformQuote | None
     not_after: float
+    ima_log: bytes = b""                 # pin34: the kernel's IMA list, read right after the quote
 
 
 @dataclass
@@ -376,9 +377,10 @@ def _begin_challenge(s: _Session, rig: _Rig) -> _Nonce:
                            min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s,
                            capabilities=rig.caps, channel=s.req.channel)
     quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
+    ima_log = deps.attestor.ima_list() if deps.attestor is not None else b""      # pin34: after the quote
     not_after = deps.uplink.nonce_deadline(ch, asked_at)   # no retry of the submit past the nonce's life
     s.mark("challenge")
-    return _Nonce(ch, quote, not_after)
+    return _Nonce(ch, quote, not_after, ima_log)
 
 
 def _judged_window(s: _Session, rig: _Rig, nonce: _Nonce) -> Generator[CaptureEvent, None, _Judged]:
@@ -475,9 +477,10 @@ def _seal_and_submit(s: _Session, rig: _Rig, nonce: _Nonce, judged: _Judged) -> 
     del chosen
     # The worker's quality report, and the daemon's own word on the window's exposure.
     quality = {**(r.quality or {}), "exposure_lock": judged.holds[0].to_dict()}   # a dict: the supervisor checked
-    payload = build_payload(best, r.best, quality=quality, liveness=v.to_dict(), device=rig.device,
-                            timings_ms=s.timings, frame_digest=v.frame_digests[r.best["index"]],
-                            suite=ch.hpke_suite, evidence=r.evidence, calibration=rig.calibration)
+    payload = build_payload(best, r.best, quality=quality, liveness=liveness_report(v, deps.supervisor),
+                            device=rig.device, timings_ms=s.timings, frame_digest=v.frame_digests[r.best["index"]],
+                            suite=ch.hpke_suite, evidence=r.evidence, calibration=rig.calibration,
+                            ima_log=nonce.ima_log)
     del best
     s.drop_frames()                                    # face frames leave memory with this session
     s.mark("probe")
@@ -582,6 +585,13 @@ def submit_with_prompts(uplink: UplinkClient, sealed, probe_id: str,
         if not told:
             told = True
             yield PLEASE_WAIT
+
+
+def liveness_report(v: LivenessVerdict, supervisor: LivenessSupervisor) -> dict[str, Any]:
+    """The probe's liveness report: the verdict, and the digest of the dot reference the worker that judged it
+    was started with (its hello checked against it; None: none), sealed and signed with the evidence for the
+    server to check against the camera's registered reference (pin34, ``DOT_REFERENCE_MISMATCH``)."""
+    return {**v.to_dict(), "dot_reference_sha256": supervisor.dot_reference_sha256}
 
 
 def _liveness_parts(worker_ms: dict[str, Any], stage_ms: float) -> dict[str, float]:

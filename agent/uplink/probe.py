@@ -92,11 +92,12 @@ def evidence_to_proto(ev: dict[str, Any]) -> pb.ChallengeEvidence:
 def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str, Any] | None,
                   liveness: dict[str, Any], device: DeviceInfo, timings_ms: dict[str, float],
                   frame_digest: str, suite: str = "x25519", evidence: dict[str, Any] | None = None,
-                  calibration: str = "") -> bytearray:
+                  calibration: str = "", ima_log: bytes = b"") -> bytearray:
     """Serialize a ProbePayload of frameset ``a`` into a bytearray (the caller seals and thereby
     wipes it). ``best``: the face's box and landmarks in colour pixels; ``suite``: the challenge's,
     which decides the crops' digest (SM3 under the GM suite, SHA-256 otherwise); ``evidence``: the
-    challenge window's per-frame measurements; ``calibration``: the camera's calibration digest."""
+    challenge window's per-frame measurements; ``calibration``: the camera's calibration digest; ``ima_log``: the
+    kernel's IMA measurement list read after the quote (pin34)."""
     h, w = a.depth_m.shape
     box = crop_box(best["bbox"], w, h)
     x0, y0 = box[0], box[1]
@@ -108,7 +109,7 @@ def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str
         liveness_json=json.dumps(liveness, separators=(",", ":")),
         device=attestation(device, calibration),
         timings_ms={k: float(v) for k, v in timings_ms.items()},
-        frame_digest=frame_digest)
+        frame_digest=frame_digest, ima_log=ima_log)
     if evidence is not None:
         payload.evidence.CopyFrom(evidence_to_proto(evidence))
     crops = [CropSource(1, a.color.pixels, box, "bgr8"), CropSource(2, a.depth_u16, box, "z16", a.depth_scale)]

@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.security.tpm import nv_certify_qualifier, quote_qualifier
 from agent.uplink.seal import ProbeRejected
+from hil.ingest.ima import IMA_PCR
 from hil.ingest.store import MemoryStore, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -107,10 +108,13 @@ class AttestationPolicy:
     bank: str
     expected: dict[int, bytes]                  # PCR index -> value
     nv: dict[str, PinnedNv] | None = None       # "nv_counter", "nv_chain" (sec31); None: not pinned
+    # pin34: the dot reference's path on the terminal, measured by the kernel's IMA into PCR 10, which the quote
+    # covers too and the server replays from the probe's list (hil/ingest/ima.py); None: no IMA
+    ima_reference: str | None = None
 
     @property
     def pcrs(self) -> tuple[int, ...]:
-        return tuple(sorted(self.expected))
+        return tuple(sorted(set(self.expected) | ({IMA_PCR} if self.ima_reference is not None else set())))
 
     @classmethod
     def from_registration(cls, doc: dict[str, Any]) -> AttestationPolicy:
@@ -127,7 +131,7 @@ class AttestationPolicy:
         if bank not in BANK_ALG or not expected or not all(0 <= i < MAX_PCRS for i in expected) \
                 or any(len(v) != BANK_SIZE[bank] for v in expected.values()):
             raise ValueError("attestation registration has a bad PCR bank, index or value length")
-        return cls(key, bank, expected, _pinned(doc))
+        return cls(key, bank, expected, _pinned(doc), _ima(doc, bank, expected))
 
     @classmethod
     def load(cls, path: str | Path) -> AttestationPolicy:
@@ -135,6 +139,19 @@ class AttestationPolicy:
             return cls.from_registration(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read attestation registration {path}: {exc}") from None
+
+
+def _ima(doc: dict[str, Any], bank: str, expected: dict[int, bytes]) -> str | None:
+    """The registration's ``ima`` (pin34): ``{"pcr": 10, "dot_reference": "/absolute/path"}``, PCR 10 not pinned."""
+    ima = doc.get("ima")
+    if ima is None:
+        return None
+    if not (isinstance(ima, dict) and set(ima) == {"pcr", "dot_reference"} and ima["pcr"] == IMA_PCR
+            and isinstance(ima["dot_reference"], str) and ima["dot_reference"].startswith("/")
+            and 1 < len(ima["dot_reference"]) <= 4096 and bank == "sha256" and IMA_PCR not in expected):
+        raise ValueError("attestation registration's ima needs pcr 10 (sha256 bank, not among pcrs) and the dot "
+                         "reference's absolute path, as capture-agent keys tpm-enrol --ima-reference writes it")
+    return str(ima["dot_reference"])
 
 
 def _pinned(doc: dict[str, Any]) -> dict[str, PinnedNv] | None:
@@ -267,7 +284,8 @@ def check_quote(policy: AttestationPolicy, header: pb.ProbeHeader) -> QuoteInfo:
         raise _fail("the quoted PCR selection is not the one the probe names")
     if hashlib.sha256(b"".join(q.pcr_values)).digest() != info.pcr_digest:
         raise _fail("the PCR values sent do not match the quoted digest")
-    differ = [i for i, v in zip(q.pcrs, q.pcr_values, strict=True) if v != policy.expected[i]]
+    # PCR 10 under IMA (pin34) is replayed from the list, not registered (server: ima.check_reference)
+    differ = [i for i, v in zip(q.pcrs, q.pcr_values, strict=True) if i in policy.expected and v != policy.expected[i]]
     if differ:
         raise _fail(f"the terminal's measured state differs from its registration in PCR {differ}")
     return info

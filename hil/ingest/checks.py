@@ -89,6 +89,9 @@ def liveness_report(payload: pb.ProbePayload) -> dict[str, Any]:
         raise ProbeRejected("MALFORMED", f"liveness report needs 1-{MAX_FRAMES} frame digests (SHA-256 hex)")
     if not isinstance(lv.get("challenge_used", False), bool):
         raise ProbeRejected("MALFORMED", "liveness report's challenge_used is not true or false")
+    ref = lv.get("dot_reference_sha256")
+    if ref is not None and not (isinstance(ref, str) and _HEX64.fullmatch(ref)):
+        raise ProbeRejected("MALFORMED", "liveness report's dot_reference_sha256 is not null or SHA-256 hex")
     challenge = lv.get("challenge")
     if challenge is not None:
         if not isinstance(challenge, dict):

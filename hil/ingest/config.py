@@ -79,6 +79,9 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
     serial = "..."                  # `capture-agent camera-identity` prints it); probes from any other
     firmware = "..."                # camera are UNKNOWN_CAMERA
     calibration_sha256 = "..."
+    dot_reference_sha256 = "..."    # optional (pin34): the dot reference enrolled on it (`capture-agent
+                                    # projector-enrol` prints its sha256); probes judged without it are
+                                    # DOT_REFERENCE_MISSING, with another DOT_REFERENCE_MISMATCH
     [[challenge_policy]]            # challenges demanded per channel (hil/ingest/evidence.py); default:
     channel = "*"                   # every channel requires the illumination challenge, and every
     require = ["illumination"]      # challenge a terminal can take is demanded

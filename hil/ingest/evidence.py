@@ -14,7 +14,9 @@ sequences from the nonce it issued and verifies them itself, with its own thresh
   policy's.
 * **Camera** (``CameraPin``): a terminal registered with its camera's serial, firmware and
   calibration digest must send probes from that camera (``UNKNOWN_CAMERA``); a probe from a
-  recording is never evidence of a live capture.
+  recording is never evidence of a live capture. One registered with its camera's enrolled dot reference
+  (``dot_reference_sha256``, pin34) must send probes its judge judged with that reference
+  (``DOT_REFERENCE_MISSING``, ``DOT_REFERENCE_MISMATCH``: :func:`check_dot_reference`).
 * **Evidence** (``verify``; failures are ``EVIDENCE_FAILED``): one entry per judged frameset, bound
   to the liveness report's frame digests in order, from the challenges demanded; frame counters and
   timestamps strictly increasing at a camera's rate, with no frameset lost (``agent.pipeline.gaps``);
@@ -131,20 +133,24 @@ def to_proto(kinds: Iterable[Kind]) -> list[pb.ChallengeKind]:
 
 @dataclass(frozen=True)
 class CameraPin:
-    """The camera a terminal was provisioned with (``[terminals.camera]``); empty fields are not pinned."""
+    """The camera a terminal was provisioned with (``[terminals.camera]``); empty fields are not pinned.
+    ``dot_reference_sha256`` (pin34): the SHA-256 of the projector dot reference the operator enrolled on it
+    (``capture-agent projector-enrol`` prints it), pinned at registration, never learned from probes."""
 
     serial: str = ""
     firmware: str = ""
     calibration_sha256: str = ""
+    dot_reference_sha256: str = ""
 
     def __post_init__(self) -> None:
-        c = self.calibration_sha256
-        if c and (len(c) != 64 or any(ch not in "0123456789abcdef" for ch in c)):
-            raise ValueError("camera calibration_sha256 must be 64 lowercase hex digits")
+        for name in ("calibration_sha256", "dot_reference_sha256"):
+            c = getattr(self, name)
+            if c and (len(c) != 64 or any(ch not in "0123456789abcdef" for ch in c)):
+                raise ValueError(f"camera {name} must be 64 lowercase hex digits")
 
     @property
     def pinned(self) -> bool:
-        return bool(self.serial or self.firmware or self.calibration_sha256)
+        return bool(self.serial or self.firmware or self.calibration_sha256 or self.dot_reference_sha256)
 
 
 def check_camera(pin: CameraPin | None, device: pb.DeviceAttestation) -> None:
@@ -156,6 +162,28 @@ def check_camera(pin: CameraPin | None, device: pb.DeviceAttestation) -> None:
         if want and got != want:
             raise ProbeRejected("UNKNOWN_CAMERA", f"the probe comes from another camera than the terminal's "
                                 f"registered one (its {name} differs)")
+
+
+DOT_REFERENCE_REASONS = ("DOT_REFERENCE_MISSING", "DOT_REFERENCE_MISMATCH")
+
+
+def check_dot_reference(pin: CameraPin | None, lv: dict[str, Any]) -> None:
+    """pin34: a terminal registered with its camera's dot reference (``CameraPin.dot_reference_sha256``) sends
+    probes its judge judged with that reference: the liveness report's ``dot_reference_sha256`` (sealed and signed
+    with the evidence) names it. Judged with none (the file emptied or removed, or a terminal from before pin34):
+    ``DOT_REFERENCE_MISSING``; with another (the file swapped for one that passes another unit's stream):
+    ``DOT_REFERENCE_MISMATCH``. Refused before judging (the nonce's charge stands). This checks what the terminal's
+    daemon says: a rooted daemon patched to name the pinned digest while judging with another passes it; the
+    binding against that is IMA's measurement of the file, quoted in PCR 10 (docs/keys.md)."""
+    if pin is None or not pin.dot_reference_sha256:
+        return
+    got = lv.get("dot_reference_sha256")
+    if got is None:
+        raise ProbeRejected("DOT_REFERENCE_MISSING", "the terminal's liveness judge had no dot reference; this "
+                            "terminal's camera is registered with one")
+    if got != pin.dot_reference_sha256:
+        raise ProbeRejected("DOT_REFERENCE_MISMATCH", "the terminal's liveness judge used another dot reference "
+                            "than the one registered for its camera (re-enrol and re-register a replaced camera)")
 
 
 @dataclass(frozen=True)

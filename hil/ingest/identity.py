@@ -69,6 +69,10 @@ class Terminal:
         for pin in self.spki_sha256:
             if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
                 raise ValueError(f"terminal {self.terminal_id}: a pin is 64 lowercase hex digits (SHA-256)")
+        if self.attestation is not None and self.attestation.ima_reference is not None \
+                and (self.camera is None or not self.camera.dot_reference_sha256):
+            raise ValueError(f"terminal {self.terminal_id}: an attestation registration with ima needs the camera's "
+                             "dot reference pinned ([terminals.camera] dot_reference_sha256)")
         algorithm_of(self.public_key)
         if self.previous_key is not None:
             algorithm_of(self.previous_key)

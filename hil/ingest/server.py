@@ -42,7 +42,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 6. the verdict: ``live`` under a passed challenge whose evidence the server verified itself
    (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
    nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
-   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``).
+   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``), and where its
+   dot reference is registered, judged with that reference (``DOT_REFERENCE_MISSING``, ``DOT_REFERENCE_MISMATCH``;
+   pin34, ``evidence.check_dot_reference``).
    A judged receipt, and an accepted probe's summary, carry the keyed hash of the subject its
    challenge named (``subject_mac``: HMAC-SHA256 under the server's subject key), for the bank to
    match exactly against the one it named;
@@ -81,6 +83,7 @@ from hil.ingest.attestation import UNFETCHED, WitnessStore, check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
+from hil.ingest.ima import IMA_PCR, check_reference
 from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_mac
 from hil.ingest.store import (
     CLAIM_LEASE_MS,
@@ -660,6 +663,16 @@ class Ingest:
         if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
             raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
         evidence.check_camera(term.camera, payload.device)
+        try:
+            evidence.check_dot_reference(term.camera, lv)  # pin34: judged with the registered reference, it says ...
+            if term.attestation is not None and term.attestation.ima_reference is not None and term.camera is not None:
+                # ... and the kernel measured (IMA): the list sealed in the payload replayed into the quoted PCR 10
+                q = header.platform_quote              # checked in _open: it quotes PCR 10
+                check_reference(payload.ima_log, q.pcr_values[list(q.pcrs).index(IMA_PCR)],
+                                term.attestation.ima_reference, term.camera.dot_reference_sha256)
+        except ProbeRejected as exc:
+            log.warning("terminal %s: %s: %s", term.terminal_id[:64], exc.reason, exc)
+            raise
         return lv, frames
 
     def _again(self, rec: NonceRecord, header: pb.ProbeHeader, digest: bytes, now_ms: int) -> pb.Receipt:

@@ -40,16 +40,21 @@ def on_swtpm(make: Callable[[str], T]) -> Iterator[T]:
 
 def extend_pcr16(tcti: str, what: bytes = b"a change the terminal did not enrol") -> None:
     """Measure something new into PCR 16, as a changed boot component would into PCRs 0-7."""
+    extend_pcr(tcti, 16, hashlib.sha256(what).digest())
+
+
+def extend_pcr(tcti: str, index: int, sha256: bytes) -> None:
+    """TPM2_PCR_Extend of PCR ``index``'s SHA-256 bank from locality 0, as root on the terminal can (pin34: PCR 10)."""
     from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
     from tpm2_pytss.types import TPML_DIGEST_VALUES, TPMT_HA
 
     from agent.security.tpm import TpmConnection
     ha = TPMT_HA(hashAlg=TPM2_ALG.SHA256)
-    ha.digest.sha256 = hashlib.sha256(what).digest()
+    ha.digest.sha256 = sha256
     conn = TpmConnection.get(tcti)
     try:
         with conn.lock:
-            conn.esapi.pcr_extend(ESYS_TR.PCR16, TPML_DIGEST_VALUES([ha]))
+            conn.esapi.pcr_extend(getattr(ESYS_TR, f"PCR{index}"), TPML_DIGEST_VALUES([ha]))
     finally:
         conn.release()
 

@@ -23,27 +23,42 @@ from agent.uplink.seal import ProbeRejected, ServerKey, load_public_key, seal
 from hil import pki
 from hil.fakes.evidence import for_challenge
 from hil.ingest.attestation import AttestationPolicy, check_quote, parse_quote
+from hil.ingest.evidence import CameraPin
 from hil.ingest.identity import Registry, Terminal, spki_sha256
+from hil.ingest.ima import parse_list
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServerState, ServerTLS, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.ima import FakeImaKernel
 from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
 from tests.helpers.terminals import CAPS
 
 TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL = "kiosk-attest-0001", "kiosk-attest-0002", "kiosk-attest-0003"
+DOT_TERMINAL = "kiosk-attest-0004"         # pin34: its camera's dot reference registered with its attestation
+IMA_TERMINAL = "kiosk-attest-0005"         # pin34: and measured by the kernel's IMA, PCR 10 quoted and replayed
+# What the liveness report names (agent.session.capture.liveness_report): the SHA-256 of the reference file's bytes the
+# daemon gave its worker. These stand for the enrolled file and root's swapped one (the IMA terminal's files hold them).
+ENROLLED_BYTES, SWAPPED_BYTES = b"this unit's enrolled dot reference", b"a reference root enrolled on another unit"
+ENROLLED_REF = hashlib.sha256(ENROLLED_BYTES).hexdigest()
+SWAPPED_REF = hashlib.sha256(SWAPPED_BYTES).hexdigest()
+UNSET = object()
 
 
-def synthetic_payload(ch: pb.Challenge) -> bytearray:
+def synthetic_payload(ch: pb.Challenge, dot_reference: object = UNSET, ima_log: bytes = b"") -> bytearray:
     """A well-formed payload (a colour crop and evidence that meets the challenge, a noise depth
-    crop, a live verdict bound to the nonce)."""
+    crop, a live verdict bound to the nonce; ``dot_reference``: the report's ``dot_reference_sha256``, left out
+    when UNSET, as before pin34)."""
     syn = for_challenge(ch)
     px = os.urandom(syn.color.width * syn.color.height * 2)
     depth = pb.Crop(width=syn.color.width, height=syn.color.height, format="z16", pixels=px,
                     sha256=hashlib.sha256(px).digest(), depth_scale=0.001)
     lv = {"verdict": "live", "frame_digests": syn.digests, "challenge_used": True,
           "challenge": {"passed": True, "nonce_sha256": hashlib.sha256(ch.nonce).hexdigest()}}
+    if dot_reference is not UNSET:
+        lv["dot_reference_sha256"] = dot_reference
     p = pb.ProbePayload(color=syn.color, depth=depth, landmarks=[0.5] * (3 * 468),
-                        liveness_json=json.dumps(lv), frame_digest=syn.frame_digest, evidence=syn.evidence)
+                        liveness_json=json.dumps(lv), frame_digest=syn.frame_digest, evidence=syn.evidence,
+                        ima_log=ima_log)
     return bytearray(p.SerializeToString())
 
 
@@ -51,14 +66,15 @@ COUNTER = itertools.count(1)          # the server wants each terminal's counter
 
 
 def make_probe(ch: pb.Challenge, signer, terminal: str, session: str, quote: pb.PlatformQuote | None,
-               anchor: pb.AuditAnchor | None = None):
+               anchor: pb.AuditAnchor | None = None, dot_reference: object = UNSET, ima_log: bytes = b""):
     h = pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal, session_id=session,
                        counter=next(COUNTER),
                        nonce=ch.nonce, server_key_id=ch.server_key_id, hpke_suite=ch.hpke_suite,
                        created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
                        signature_algorithm=signer.algorithm, purpose=pb.VERIFY, platform_quote=quote,
                        audit_anchor=anchor)
-    sealed = seal(h, synthetic_payload(ch), load_public_key(ch.hpke_suite, ch.server_public_key), signer)
+    sealed = seal(h, synthetic_payload(ch, dot_reference, ima_log),
+                  load_public_key(ch.hpke_suite, ch.server_public_key), signer)
     return sealed, h
 
 
@@ -68,11 +84,18 @@ def env(tmp_path_factory):
     with swtpm() as tcti:
         (d / "tpm").mkdir()
         (d / "other").mkdir()
+        (d / "ima").mkdir()
+        ref = d / "etc" / "capture-agent" / "dot-reference.json"       # pin34: the IMA terminal's reference file
+        ref.parent.mkdir(parents=True)
+        ref.write_bytes(ENROLLED_BYTES)
+        kernel = FakeImaKernel(tcti, d / "root")                         # boots: boot_aggregate into PCR 10
+        ima = enrol(d / "ima", tcti=tcti, pcrs="sha256:0,7", ima_reference=str(ref))
         e = enrol(d / "tpm", tcti=tcti, pcrs="sha256:0,7,16")
         other = enrol(d / "other", tcti=tcti, pcrs="sha256:0,7,16")       # a second attestation key
         ca = pki.make_ca()
         server_cert = pki.issue(ca, "ingest.test", server=True, hosts=("ingest.test", "127.0.0.1"))
-        certs = {t: pki.issue(ca, t, server=False) for t in (TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL)}
+        certs = {t: pki.issue(ca, t, server=False) for t in (TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL,
+                                                              DOT_TERMINAL, IMA_TERMINAL)}
         signer = generate_file_key(d / "signing.pem")
         key = ServerKey.generate("x25519")
         policy = AttestationPolicy.from_registration(e.registration)
@@ -82,7 +105,12 @@ def env(tmp_path_factory):
         registry = Registry([Terminal(TPM_TERMINAL, signer.public_key(), pins[TPM_TERMINAL], attestation=policy),
                              Terminal(PLAIN_TERMINAL, signer.public_key(), pins[PLAIN_TERMINAL]),
                              Terminal(COUNTED_TERMINAL, signer.public_key(), pins[COUNTED_TERMINAL],
-                                      attestation=counted)])
+                                      attestation=counted),
+                             Terminal(DOT_TERMINAL, signer.public_key(), pins[DOT_TERMINAL], attestation=policy,
+                                      camera=CameraPin(dot_reference_sha256=ENROLLED_REF)),
+                             Terminal(IMA_TERMINAL, signer.public_key(), pins[IMA_TERMINAL],
+                                      attestation=AttestationPolicy.from_registration(ima.registration),
+                                      camera=CameraPin(dot_reference_sha256=ENROLLED_REF))])
         # Every challenge issued is charged until a probe under it is accepted (hil/ingest/limits.py):
         # the module's refused probes on one terminal would reach the default limit of 5.
         state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id, frames=12,
@@ -92,9 +120,12 @@ def env(tmp_path_factory):
                                                     server_name="ingest.test")) for t, c in certs.items()}
         ak = load_attestor(f"tpm:key={e.attestation};tcti={tcti}")
         other_ak = load_attestor(f"tpm:key={other.attestation};tcti={tcti}")
+        ima_ak = load_attestor(f"tpm:key={ima.attestation};tcti={tcti};ima={kernel.list_path}")
         counter = load_monotonic(f"tpm:nv=0x018C0A29;tcti={tcti}")
         yield {"tcti": tcti, "signer": signer, "clients": clients, "ak": ak, "other_ak": other_ak,
-               "registration": e.registration, "counter": counter, "state": state}
+               "registration": e.registration, "counter": counter, "state": state, "ima_ak": ima_ak, "kernel": kernel,
+               "ref": ref, "ima_registration": ima.registration}
+        ima_ak.close()
         counter.close()
         ak.close()
         other_ak.close()
@@ -103,10 +134,12 @@ def env(tmp_path_factory):
         server.stop(0)
 
 
-def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att", anchor_for=lambda ch: None):
+def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att", anchor_for=lambda ch: None,
+           dot_reference: object = UNSET, ima_list=lambda: b""):
     c = env["clients"][terminal]
     ch = c.begin(session, Purpose.VERIFY, capabilities=CAPS)
-    sealed, h = make_probe(ch, env["signer"], terminal, session, quote_for(ch), anchor_for(ch))
+    quote = quote_for(ch)
+    sealed, h = make_probe(ch, env["signer"], terminal, session, quote, anchor_for(ch), dot_reference, ima_list())
     return c.submit(sealed, h.probe_id)
 
 
@@ -177,6 +210,71 @@ def test_a_terminal_registered_without_a_policy_is_not_asked_for_one(env):
     assert submit(env, terminal=PLAIN_TERMINAL, quote_for=lambda ch: env["ak"].quote(ch.nonce)).accepted
 
 
+def test_a_probe_judged_with_the_registered_dot_reference_is_accepted(env):
+    r = submit(env, DOT_TERMINAL, lambda ch: env["ak"].quote(ch.nonce), dot_reference=ENROLLED_REF)
+    assert r.accepted and r.reason == "OK", r.detail
+
+
+def test_root_swapping_or_emptying_the_dot_reference_is_refused(env):
+    # unit33's gap (issue 14/16): root replaces [camera] dot_reference with a reference that passes another unit's
+    # stream (or empties it: the check is then off). Nothing root did moved the quoted PCRs, so the quote is good,
+    # the verdict live, the evidence met; before pin34 the server accepted both probes.
+    quote = lambda ch: env["ak"].quote(ch.nonce)        # noqa: E731
+    r = submit(env, DOT_TERMINAL, quote, dot_reference=SWAPPED_REF)
+    assert not r.accepted and r.reason == "DOT_REFERENCE_MISMATCH", (r.reason, r.detail)
+    for emptied in (None, UNSET):                       # judged with none; a daemon from before pin34 says nothing
+        r = submit(env, DOT_TERMINAL, quote, dot_reference=emptied)
+        assert not r.accepted and r.reason == "DOT_REFERENCE_MISSING", (r.reason, r.detail)
+    # A terminal whose camera has no registered reference is not asked for one (registration, not probes, pins it).
+    assert submit(env, PLAIN_TERMINAL, dot_reference=SWAPPED_REF).accepted
+
+
+def test_a_daemon_patched_to_name_the_pinned_reference_still_passes_the_pin_alone(env):
+    # The pin checks what the terminal's daemon says it judged with: root who patches the daemon to name the pinned
+    # digest while its worker judges with the swapped file is accepted. Only a measurement the kernel makes (IMA
+    # into PCR 10, quoted) binds the file itself (docs/keys.md, "The dot reference against root"). This test
+    # documents the gap: it fails the day the server refuses such a probe.
+    r = submit(env, DOT_TERMINAL, lambda ch: env["ak"].quote(ch.nonce), dot_reference=ENROLLED_REF)
+    assert r.accepted, r.detail
+
+
+def test_a_report_naming_a_reference_that_is_not_a_digest_is_malformed(env):
+    for bad in ("", "D" * 64, 7, ["a" * 64]):
+        r = submit(env, DOT_TERMINAL, lambda ch: env["ak"].quote(ch.nonce), dot_reference=bad)
+        assert not r.accepted and r.reason == "MALFORMED", (bad, r.reason, r.detail)
+
+
+def test_the_dot_reference_measured_by_the_kernel_binds_where_the_daemons_word_does_not(env):
+    # pin34, over the wire: the IMA terminal's AK quotes PCR 10 and sends the kernel's list; the server replays it.
+    assert env["ima_registration"]["ima"] == {"pcr": 10, "dot_reference": str(env["ref"])}
+    assert "10" not in env["ima_registration"]["pcrs"]           # replayed, never registered as a value
+    kernel, ref = env["kernel"], env["ref"]
+    ak = env["ima_ak"]
+    probe = {"quote_for": lambda ch: ak.quote(ch.nonce), "ima_list": ak.ima_list,     # as the session: list after quote
+             "dot_reference": ENROLLED_REF}
+    r = submit(env, IMA_TERMINAL, **probe)
+    assert r.reason == "DOT_REFERENCE_MISSING" and "measured" in r.detail, r.detail    # the daemon never read it
+    kernel.open_for_read(ref)                                    # the daemon's start reads the reference
+    r = submit(env, IMA_TERMINAL, **probe)
+    assert r.accepted, r.detail
+    r = submit(env, IMA_TERMINAL, quote_for=probe["quote_for"], dot_reference=ENROLLED_REF)     # no list sent
+    assert r.reason == "ATTESTATION_FAILED" and r.detail.startswith("IMA_REPLAY"), (r.reason, r.detail)
+    # Root swaps the file and restarts a daemon patched to name the pinned digest: the pin alone passes it
+    # (test_a_daemon_patched_...), the kernel's measurement does not.
+    swap = ref.with_name("swap.json")
+    swap.write_bytes(SWAPPED_BYTES)
+    swap.replace(ref)
+    kernel.open_for_read(ref)
+    r = submit(env, IMA_TERMINAL, **probe)
+    assert r.reason == "DOT_REFERENCE_MISMATCH" and "measured" in r.detail, (r.reason, r.detail)
+    # ... and cutting the kernel's entry out of the list the agent sends leaves a list the quoted PCR 10 refutes.
+    whole = kernel.list_path.read_bytes()
+    last = parse_list(whole)[-1]
+    kernel.list_path.write_bytes(whole[:len(whole) - (38 + len(last.template_data))])   # 38: its header
+    r = submit(env, IMA_TERMINAL, **probe)
+    assert r.reason == "ATTESTATION_FAILED" and r.detail.startswith("IMA_REPLAY"), (r.reason, r.detail)
+
+
 def test_parser_reads_what_the_tpm_marshalled(env):
     from tpm2_pytss.types import TPMS_ATTEST
     nonce = os.urandom(32)
@@ -221,6 +319,16 @@ def test_bad_registrations_are_refused(doc, env):
     good["pcrs"] = {"0": "00" * 31}
     with pytest.raises(ValueError):
         AttestationPolicy.from_registration(good)
+    for ima in ({"pcr": 9, "dot_reference": "/etc/r.json"}, {"pcr": 10, "dot_reference": "r.json"},
+                {"pcr": 10}, {"pcr": 10, "dot_reference": "/etc/r.json", "more": 1}, "/etc/r.json"):
+        with pytest.raises(ValueError, match="ima"):             # pin34
+            AttestationPolicy.from_registration({**env["ima_registration"], "ima": ima})
+    with pytest.raises(ValueError, match="ima"):                 # PCR 10 replayed, never a registered value too
+        AttestationPolicy.from_registration({**env["ima_registration"],
+                                             "pcrs": {**env["ima_registration"]["pcrs"], "10": "00" * 32}})
+    with pytest.raises(ValueError, match="dot_reference_sha256"):   # the digest the measurements must show
+        Terminal("k-ima", env["signer"].public_key(), frozenset({"0" * 64}),
+                 attestation=AttestationPolicy.from_registration(env["ima_registration"]))
 
 
 def test_server_config_registers_sm2_terminals_attestation_and_the_gm_key(env, tmp_path):

@@ -239,14 +239,16 @@ def test_policy_and_camera_pins_in_the_server_config(tmp_path):
     from hil.ingest.config import ServerConfig
     cfg = from_dict(ServerConfig, {"challenge_policy": [{"channel": "counter", "require": ["projector"], "frames": 48}],
                                    "terminals": [{"id": "k1", "camera": {"serial": "S1",
-                                                                         "calibration_sha256": "c" * 64}}]})
+                                                                         "calibration_sha256": "c" * 64,
+                                                                         "dot_reference_sha256": "d" * 64}}]})
     assert evidence.policy_for(cfg.challenge_policy, "counter").frames == 48
     assert evidence.policy_for(cfg.challenge_policy, "kiosk").require == ("illumination",)      # the default
-    assert cfg.terminals[0].camera == CameraPin("S1", "", "c" * 64)
+    assert cfg.terminals[0].camera == CameraPin("S1", "", "c" * 64, "d" * 64)
     for bad in ({"challenge_policy": [{"require": ["laser"]}]},
                 {"challenge_policy": [{"channel": "kiosk"}, {"channel": "kiosk"}]},
                 {"challenge_policy": [{"frames": 4}]},
-                {"terminals": [{"id": "k1", "camera": {"calibration_sha256": "xyz"}}]}):
+                {"terminals": [{"id": "k1", "camera": {"calibration_sha256": "xyz"}}]},
+                {"terminals": [{"id": "k1", "camera": {"dot_reference_sha256": "D" * 64}}]}):
         with pytest.raises(ConfigError):
             from_dict(ServerConfig, bad)
 

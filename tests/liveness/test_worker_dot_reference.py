@@ -20,6 +20,7 @@ from agent.liveness.dotref_file import ReferenceInvalid, ReferenceMismatch
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import judge
 from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerError, SupervisorSettings
+from agent.session.capture import liveness_report
 from agent.session.offline import capture
 from hil.pad_enrolment import dot_reference_for
 from hil.pad_presentations import presentation_nonce, presentations
@@ -80,6 +81,10 @@ def test_the_worker_judges_as_pad_eval_does_with_and_without_the_reference(sessi
                           dot_reference=dot_reference)
             got = sup.judge(cap.sets, nonce=presentation_nonce(p), notes=cap.notes, kinds=kinds)
             _same_verdict(got.verdict, whole.verdict, p.key)
+            # pin34: the probe's report names the reference the worker judged with (its hello), for the server
+            report = liveness_report(got.verdict, sup)
+            assert report["dot_reference_sha256"] == sup.hello["dot_reference_sha256"], p.key
+            assert {k: v for k, v in report.items() if k != "dot_reference_sha256"} == got.verdict.to_dict()
             unmatched[dot_reference is not None].append(whole.verdict.cues.get("projector_unmatched"))
     # The reference is read: the pairs' fit to the predicted pattern is finite with it, absent without.
     assert all(u is not None and np.isfinite(u) for u in unmatched[True]), unmatched

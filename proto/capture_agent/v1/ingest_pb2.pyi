@@ -246,7 +246,7 @@ class ChallengeEvidence(_message.Message):
     def __init__(self, challenges: _Optional[_Iterable[_Union[ChallengeKind, str]]] = ..., face_box: _Optional[_Iterable[int]] = ..., frames: _Optional[_Iterable[_Union[FrameEvidence, _Mapping]]] = ...) -> None: ...
 
 class ProbePayload(_message.Message):
-    __slots__ = ("color", "depth", "ir", "landmarks", "quality_json", "liveness_json", "device", "timings_ms", "frame_digest", "evidence")
+    __slots__ = ("color", "depth", "ir", "landmarks", "quality_json", "liveness_json", "device", "timings_ms", "frame_digest", "evidence", "ima_log")
     class TimingsMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +264,7 @@ class ProbePayload(_message.Message):
     TIMINGS_MS_FIELD_NUMBER: _ClassVar[int]
     FRAME_DIGEST_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    IMA_LOG_FIELD_NUMBER: _ClassVar[int]
     color: Crop
     depth: Crop
     ir: Crop
@@ -274,7 +275,8 @@ class ProbePayload(_message.Message):
     timings_ms: _containers.ScalarMap[str, float]
     frame_digest: str
     evidence: ChallengeEvidence
-    def __init__(self, color: _Optional[_Union[Crop, _Mapping]] = ..., depth: _Optional[_Union[Crop, _Mapping]] = ..., ir: _Optional[_Union[Crop, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., quality_json: _Optional[str] = ..., liveness_json: _Optional[str] = ..., device: _Optional[_Union[DeviceAttestation, _Mapping]] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., frame_digest: _Optional[str] = ..., evidence: _Optional[_Union[ChallengeEvidence, _Mapping]] = ...) -> None: ...
+    ima_log: bytes
+    def __init__(self, color: _Optional[_Union[Crop, _Mapping]] = ..., depth: _Optional[_Union[Crop, _Mapping]] = ..., ir: _Optional[_Union[Crop, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., quality_json: _Optional[str] = ..., liveness_json: _Optional[str] = ..., device: _Optional[_Union[DeviceAttestation, _Mapping]] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., frame_digest: _Optional[str] = ..., evidence: _Optional[_Union[ChallengeEvidence, _Mapping]] = ..., ima_log: _Optional[bytes] = ...) -> None: ...
 
 class Receipt(_message.Message):
     __slots__ = ("probe_id", "accepted", "reason", "detail", "received_unix_ms", "liveness_verdict", "subject_sha256", "subject_mac", "subject_key_id")
