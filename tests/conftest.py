@@ -36,6 +36,21 @@ settings.register_profile("ci", max_examples=400, deadline=None, suppress_health
 settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test files with more ``slow`` tests first (a stable sort: collection order otherwise, and
+    within a file). ``make test`` hands files to its two processes in this order
+    (``--dist loadfile --no-loadscope-reorder``), so the long end-to-end files start first and the
+    short files fill the end; xdist's default order (most tests first) left one-test files of minutes
+    (the sim rig's run, the demo) to the last, with the other process idle (trim34)."""
+    def file(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    slow: dict[str, int] = {}
+    for item in items:
+        slow[file(item)] = slow.get(file(item), 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[file(item)])
+
+
 
 @pytest.fixture(scope="session")
 def gate() -> QualityGate:
