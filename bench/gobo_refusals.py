@@ -450,8 +450,8 @@ def _main(argv: list[str]) -> int:
         return 0
     if len(argv) >= 3 and argv[0] == "cells":
         if argv[2] == "--tiles" and len(argv) >= 5:
-            r, c = (int(x) for x in argv[3].split("x"))
-            cells(argv[1], argv[4:], (r, c))
+            rows, cols = (int(x) for x in argv[3].split("x"))
+            cells(argv[1], argv[4:], (rows, cols))
         else:
             cells(argv[1], argv[2:])
         return 0
