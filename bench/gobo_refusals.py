@@ -40,7 +40,7 @@ import collections
 import json
 import sys
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -189,16 +189,19 @@ def _rerun(old: dict[str, Any]) -> tuple[Any, Any, Any] | None:
     return cap, v, gate
 
 
+def _reruns(path: str, keys: Sequence[str]) -> Iterator[tuple[str, dict[str, Any], Any, Any]]:
+    """(key, record, capture, judgement) of each record's window run again (:func:`_rerun`), those acquired."""
+    recs = {r["key"]: r for r in read(path)}
+    for key in keys:
+        got = _rerun(recs[key])
+        if got is not None:
+            yield key, recs[key], got[0], got[1]
+
+
 def frames(path: str, keys: Sequence[str]) -> None:
     """Per frame of each record's window run again: the face's and the wall's IR and colour levels (module
     docstring), one JSON line per record."""
-    recs = {r["key"]: r for r in read(path)}
-    for key in keys:
-        old = recs[key]
-        got = _rerun(old)
-        if got is None:
-            continue
-        cap, v, _ = got
+    for key, old, cap, v in _reruns(path, keys):
         box = (v.evidence or {}).get("face_box")
         if not box:
             print(json.dumps({"key": key, "verdict": v.verdict.verdict, "no_face_box": True}), flush=True)
@@ -307,13 +310,7 @@ def cells(path: str, keys: Sequence[str], tiles: tuple[int, int] = TILES) -> Non
     the share of cells still per pair."""
     from agent.liveness.challenge import dot_energy, projector_states, verify_projector
 
-    recs = {r["key"]: r for r in read(path)}
-    for key in keys:
-        old = recs[key]
-        got = _rerun(old)
-        if got is None:
-            continue
-        cap, v, _ = got
+    for key, old, cap, v in _reruns(path, keys):
         irs = [np.asarray(fs.ir.pixels) for fs in cap.sets if fs.ir is not None]
         sched = cap.challenge.schedule
         if len(irs) != len(cap.sets) or not sched:
