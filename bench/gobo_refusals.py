@@ -27,9 +27,10 @@
   projector's schedule checked on the whole image's dot energy (the judge's read), on the energy stitched from the still
   cells pair by pair (:func:`stitched`) and on the cells crossed in few pairs (:func:`steady_read`).
   Levels and energies only, nothing of a face.
-* ``adversary TRIALS`` (gobo34) — an injector drawing moving edges over all cells but a few it leaves to be
-  read (:func:`attacker_cells`), blind to the schedule (one stream or two) or told it: how often the whole
-  image's check passes, how often a cell read passes where the whole image's was not measurable.
+* ``adversary TRIALS [CELLS READS,...]`` (gobo34) — an injector drawing moving edges over all cells (48, or
+  CELLS) but a few it leaves to be read (0, 4, 8, 24, or READS; :func:`attacker_cells`), blind to the schedule
+  (one stream or two) or told it: how often the whole image's check passes, how often a cell read passes where
+  the whole image's was not measurable.
 
 Records of a family in ``hil.padeval.UNSEEN_SPLITS`` are refused, as ``bench.rerun_records`` refuses them.
 """
@@ -373,8 +374,8 @@ def attacker_cells(schedule: Sequence[bool], rng: np.random.Generator, read: int
     return energy, level
 
 
-def adversary(trials: int, reads: Sequence[int] = (0, 4, 8, 24), frames_n: int = 32, seed: int = 34
-              ) -> dict[str, dict[str, int]]:
+def adversary(trials: int, reads: Sequence[int] = (0, 4, 8, 24), frames_n: int = 32, seed: int = 34,
+              cells: int = TILES[0] * TILES[1]) -> dict[str, dict[str, int]]:
     """Per attacker mode and number of cells left read: of ``trials`` fresh nonces, how often the window's
     projector check passes on the whole image's energy (the cells' mean: the judge's read), how often
     on the cell reads (steady, stitched) where the whole image's check failed not measurable (a fallback
@@ -388,7 +389,7 @@ def adversary(trials: int, reads: Sequence[int] = (0, 4, 8, 24), frames_n: int =
             got = {"whole_pass": 0, "contradicted": 0, "steady_extra": 0, "stitched_extra": 0}
             for _ in range(trials):
                 ch = Challenge.from_nonce(rng.bytes(32), frames_n, (Kind.PROJECTOR,))
-                en, lv = attacker_cells(ch.schedule, rng, read, mode)
+                en, lv = attacker_cells(ch.schedule, rng, read, mode, cells)
                 whole = en.mean(axis=1)
                 r = verify_projector(ch.schedule, whole)
                 got["whole_pass"] += r.passed
@@ -442,7 +443,9 @@ def _main(argv: list[str]) -> int:
         retry(argv[1], argv[2], argv[3:])
         return 0
     if len(argv) >= 2 and argv[0] == "adversary":
-        for k, got in adversary(int(argv[1])).items():
+        cells_n = int(argv[2]) if len(argv) > 3 else TILES[0] * TILES[1]
+        reads = tuple(int(x) for x in argv[3].split(",")) if len(argv) > 3 else (0, 4, 8, 24)
+        for k, got in adversary(int(argv[1]), reads, cells=cells_n).items():
             print(f"  {k:10s} {got}")
         return 0
     if len(argv) >= 3 and argv[0] == "cells":
