@@ -126,3 +126,55 @@ def test_retry_answers_the_last_attempt_and_stops_on_a_live_verdict(tmp_path, mo
     assert all("lux=300.0" in u and "distance_mm=450" in u for u in seen)    # same place, same light
     t0 = [float(u.rsplit("t0_s=", 1)[1]) for u in seen]
     assert 1.5 < t0[0] < t0[1]                              # later each time
+
+
+def test_crossed_leaves_the_projectors_step_and_a_common_swell_and_finds_an_edge():
+    import numpy as np
+
+    lit = np.array([False, False, True, True, False, False, True, True])
+    # 6 cells; the dots add 50 % on cell 0 (the face, near) and 10 % elsewhere; the whole room swells 20 % at
+    # frame 5; an edge crosses cell 3 between frames 3 and 4 only.
+    gain = np.array([1.5, 1.1, 1.1, 1.1, 1.1, 1.1])
+    level = np.where(lit[:, None], gain[None], 1.0) * 100.0
+    level[5:] *= 1.2
+    level[4:, 3] *= 1.6
+    moved = g.crossed(level, lit)
+    assert moved.shape == (7, 6)
+    assert moved[3, 3] and np.count_nonzero(moved) == 1
+
+
+def test_stitched_follows_the_still_cells_and_gives_up_past_too_many_skipped_pairs():
+    import numpy as np
+
+    energy = np.array([[4.0, 4.0, 30.0], [12.0, 12.0, 5.0], [12.0, 12.0, 40.0], [4.0, 4.0, 2.0]])
+    moved = np.zeros((3, 3), dtype=bool)
+    moved[:, 2] = True                                       # the third cell crossed in every pair
+    out, skipped = g.stitched(energy, moved, min_still=0.5)
+    assert skipped == 0
+    assert np.allclose(np.diff(out), [8.0, 0.0, -8.0])       # the dots' step, the crossed cell left out
+    moved[1, :2] = True                                      # one pair with a single still cell of three
+    out, skipped = g.stitched(energy, moved, min_still=0.5, max_skipped=0.5)
+    assert skipped == 1 and out[2] == out[1]
+    out, skipped = g.stitched(energy, moved, min_still=0.5, max_skipped=0.25)
+    assert np.all(np.isnan(out))
+
+
+def test_steady_read_needs_enough_cells():
+    import numpy as np
+
+    energy = np.arange(12.0).reshape(3, 4)
+    moved = np.array([[False, True, False, True], [False, True, False, False]])
+    assert np.allclose(g.steady_read(energy, moved, crossed_share=0.0, min_cells=2), energy[:, [0, 2]].mean(1))
+    assert np.all(np.isnan(g.steady_read(energy, moved, crossed_share=0.0, min_cells=3)))
+
+
+def test_adversary_counts_cell_reads_only_where_the_whole_image_was_not_measurable():
+    got = g.adversary(12, reads=(4,))
+    assert set(got) == {"blind/4", "two/4", "told/4"}
+    for counts in got.values():
+        asked = 12 - counts["whole_pass"] - counts["contradicted"]        # the whole image not measurable
+        assert 0 <= counts["steady_extra"] <= asked and 0 <= counts["stitched_extra"] <= asked
+    assert got["blind/4"]["whole_pass"] == 0 and got["two/4"]["whole_pass"] == 0
+    assert got["told/4"]["whole_pass"] >= 6                 # the schedule's follower passes regardless
+    # Its drowned windows (edges over all but 4 cells) read on the 4 it left: the fallback passes some.
+    assert got["told/4"]["steady_extra"] > 0
