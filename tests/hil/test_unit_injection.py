@@ -105,3 +105,17 @@ def test_another_units_stream_is_refused_as_not_this_units_projector():
     assert detail_code(rec["challenge"]) == "PROJECTOR_NOT_THIS_UNIT"
     own = pad_enrolment.dot_reference_for(terminal_uri(p))
     assert rec["dot_reference_sha256"] == hashlib.sha256(own.to_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("bad", ["unit=eleven", "unit=1.5", "mount_dx=x", "unit=1000", "mount_dy=99"])
+def test_a_malformed_unit_key_is_a_stable_error_not_a_bare_value_error(bad):
+    # fix34: the cache key read the unit keys with a bare int(): a malformed one raised ValueError from
+    # inside the cache; an out-of-range one was keyed (and enrolled) as if valid. Now the simulator's own check.
+    from drivers.errors import InvalidUri
+
+    uris = pad_enrolment.enrolment_uris(f"sim://?family=train&camera=d415&subject=live&{bad}")
+    with pytest.raises(InvalidUri) as e:
+        pad_enrolment._enrolment_key(uris)
+    assert e.value.code == "DRV_INVALID_URI" and bad.split("=")[0] in e.value.message
+    with pytest.raises(InvalidUri):
+        pad_enrolment.dot_reference_from(uris)
