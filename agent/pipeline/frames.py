@@ -271,6 +271,11 @@ class FramesetReader:
 
     def _note_read(self, frame: Frame) -> None:
         ident = _ident(frame)
+        if ident in self._read_order:
+            # A copy of a frame already read (the matcher drops it as a duplicate): the first read is the one a
+            # frameset holds, so a copy sent again after a stage's commands does not make it read after them.
+            self.frames_read += 1
+            return
         if len(self._read_idents) >= READ_ORDER_KEPT:
             self._read_order.pop(self._read_idents.popleft(), None)
         self._read_idents.append(ident)

@@ -96,17 +96,25 @@ def _first_off() -> Challenge:
     raise AssertionError("no nonce with an unlit start")
 
 
-@pytest.mark.parametrize("uri", [WAITING, URI], ids=["waits_for_reader", "streaming"])
-def test_the_window_never_starts_on_a_frameset_matched_before_its_first_command(clock, uri):
+@pytest.mark.parametrize("uri, resend", [(WAITING, False), (URI, False), (WAITING, True)],
+                         ids=["waits_for_reader", "streaming", "a_copy_sent_again_after_the_command"])
+def test_the_window_never_starts_on_a_frameset_matched_before_its_first_command(clock, uri, resend):
     # fix34: the stage before the window (the quality loop, ``_limited``) stops on the first of two framesets one
     # frame completed; the second, captured under the projector the quality loop left on, was the window's frame 0
-    # on a camera that waits for its reader, read as the "off" first state.
+    # on a camera that waits for its reader, read as the "off" first state. ``resend``: the link sends the last depth
+    # frame read before the command again after it (the matcher drops the copy; its first read is what counts).
     ch = _first_off()
     with drivers.open(uri) as cam:
         read, commanded, numbers = cam.read, [], []
+        last_depth: list = []
 
         def reads(timeout_s: float = 1.0):
-            frame = read(timeout_s)
+            if resend and commanded and last_depth:
+                frame = last_depth.pop()
+            else:
+                frame = read(timeout_s)
+                if frame.stream is StreamKind.DEPTH and not commanded:
+                    last_depth[:] = [frame]
             numbers.append((frame.stream, frame.frame_number, bool(commanded)))
             return frame
         cam.read = reads
