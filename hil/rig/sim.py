@@ -112,9 +112,10 @@ class SimRig(Rig):
         if s.camera:
             q["camera"] = s.camera
         q.update({k: _sim_value(v) for k, v in s.sim.items()})
-        if device is GENUINE and q.get("unit", "0") != "0":
+        if not s.injection and q.get("unit", "0") != "0":
             # Another unit of the model in the genuine camera's place (``unit=N``): its own serial, which the
-            # rig's allowlist (the genuine one's) refuses, as a swapped camera is (fix34).
+            # rig's allowlist (the genuine one's) refuses, as a swapped camera is (fix34). An injection's device
+            # claims the genuine ids whatever stream it sends.
             device = {**GENUINE, "serial": serial_for(SimConfig.from_query(q).unit)}
         return "sim://?" + urlencode(q), device
 

@@ -128,5 +128,7 @@ def test_another_camera_unit_in_the_rig_reports_its_own_serial_and_is_off_the_al
                                    dev["bus_path"])
     assert idents[0].serial == "SIM0000000001" and allow.allows(idents[0])       # unit 0 unchanged
     assert idents[3].serial == "SIM0000000004" and not allow.allows(idents[3])
+    _, dev = rig.scene(parse_set(one(injection="hooked_sdk", sim={"unit": 3})).scenarios[0], 0)
+    assert dev["serial"] == "SIM0000000001"                  # an injector claims the genuine camera's serial
     with pytest.raises(ScenarioInvalid, match="unit must be an integer"):
         rig.check(parse_set(one(sim={"unit": "x"})).scenarios[0])
