@@ -17,12 +17,13 @@ skin disc alone, noise removed as ``pair_light`` removes it).
 
 ``--seeds 1,2,3`` runs each presentation again under the dot pattern drawn with each seed (the
 simulator's cameras project seed 7's): the same face, pose, light and challenge schedule, other dots
-on the patches; the camera is enrolled again under each pattern in the process (the reference cache
-is off for such a run, since its key cannot see the patch). ``--offset M`` runs with every
-profile's projector offset set to M metres (the dots land elsewhere on the face; the optics are as
-they were); ``--set k=v`` sets a URI key (``fringe=0``, ``yaw=-13.7``). Each row also has the
-session's ``projector_sharpness_ratio`` and each pair's ``reference`` (the recorded pattern's own
-reading on the pair's skin pixels). Diagnosis only: it changes no judge code and records no image.
+on the patches; the camera is enrolled again under each pattern in the process (the reference's disk
+cache is off while a pattern is swapped, since its key cannot see the patch; the camera's own pattern's
+runs use it). ``--offset M`` runs with every profile's projector offset set to M metres (the dots land
+elsewhere on the face; the optics are as they were); ``--set k=v`` sets a URI key (``fringe=0``,
+``yaw=-13.7``). Each row also has the session's ``projector_sharpness_ratio`` and each pair's
+``reference`` (the recorded pattern's own reading on the pair's skin pixels). Diagnosis only: it changes
+no judge code and records no image.
 
     .venv/bin/python -m bench.sharpness_sampling ratio-scored [--eyes] [--either] [--max-unmatched U] LIVE ATTACKS
     .venv/bin/python -m bench.sharpness_sampling ratio-fit [--eyes] TRAIN_LIVE.jsonl TRAIN_ATTACKS.jsonl
@@ -109,7 +110,9 @@ class _Probe:
 
 def _pattern_seed(seed: int | None) -> Any:
     """Make the simulator's cameras project the dot pattern drawn with ``seed`` (None: their own, 7);
-    returns the undo."""
+    returns the undo. Until the undo the enrolment's disk cache is off (``CAPTURE_AGENT_CACHE=off``): its key
+    cannot see the swapped pattern, so an enrolment made under it must not be stored or read there (fix34: the
+    cache was switched off by ``run`` for the whole process, and by no one for another caller)."""
     from drivers.sim.sensor import DotPattern
     original = DotPattern.make.__func__  # type: ignore[attr-defined]
     if seed is None:
@@ -120,10 +123,16 @@ def _pattern_seed(seed: int | None) -> Any:
     DotPattern.make = classmethod(make)  # type: ignore[method-assign, assignment]
     from hil import pad_enrolment
     pad_enrolment._DOT_REFERENCES.clear()    # enrol the camera again under this pattern (in this process)
+    cache = os.environ.get("CAPTURE_AGENT_CACHE")
+    os.environ["CAPTURE_AGENT_CACHE"] = "off"
 
     def undo() -> None:
         DotPattern.make = classmethod(original)  # type: ignore[method-assign, assignment]
         pad_enrolment._DOT_REFERENCES.clear()
+        if cache is None:
+            os.environ.pop("CAPTURE_AGENT_CACHE", None)
+        else:
+            os.environ["CAPTURE_AGENT_CACHE"] = cache
     return undo
 
 
@@ -151,8 +160,6 @@ def run(out: Path, specs: list[str], *, jitter: tuple[float, ...], sets: dict[st
     from drivers.sim import profiles
     from hil.padeval import refuse_unseen
     refuse_unseen(specs)
-    if seeds:
-        os.environ["CAPTURE_AGENT_CACHE"] = "off"
     if offset is not None:
         for name, p in list(profiles.PROFILES.items()):
             profiles.PROFILES[name] = dataclasses.replace(p, projector_offset_m=offset)

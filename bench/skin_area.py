@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -149,8 +148,6 @@ def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int,
         raise SystemExit(f"unknown regions {', '.join(unknown)}: one of {', '.join(variants)}")
     if only:
         variants = {k: v for k, v in variants.items() if k in only}
-    if seeds:
-        os.environ["CAPTURE_AGENT_CACHE"] = "off"
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
     done = set()
     if out.exists():

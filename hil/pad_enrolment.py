@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.commands.projector_enrol import enrol_uris
 from agent.liveness.dotref import DotReference, ReferenceInvalid
-from drivers.sim.config import UNIT_KEYS
+from drivers.sim.config import UNIT_KEYS, SimConfig
 from drivers.sim.families import POOLS
 
 # Enrolment scenes for a presentation's camera (``agent.commands.projector_enrol``): a flat print held
@@ -98,13 +98,17 @@ def enrolment_cache_dir() -> Path | None:
 
 
 def _enrolment_key(uris: list[str]) -> str:
-    from drivers.sim.camera import FIRMWARE, SERIAL
+    from drivers.sim.camera import FIRMWARE, serial_for
 
     # The profile, depth mode and unit (its pattern seed and mounting, ``UNIT_KEYS``) are in the scenes'
-    # URIs, and each a key of its own besides (every sim unit reports the simulator's one serial).
+    # URIs, and each a key of its own besides, with the serial that unit's camera reports (``serial_for``:
+    # each unit its own since fix34, unit 0's the simulator's ``SERIAL`` as before).
+    # Read as the simulator reads them (``SimConfig.from_query``): a malformed or out-of-range key is its
+    # ``InvalidUri`` (``DRV_INVALID_URI``), never a bare ValueError or a key for a unit no camera can be (fix34).
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uris[0]).query)) if uris else {}
-    unit = {"uris": uris, "serial": SERIAL, "firmware": FIRMWARE, "pairs": ENROL_PAIRS,
-            "code": enrolment_version(), "unit": {k: int(q.get(k, "0")) for k in UNIT_KEYS}}
+    cfg = SimConfig.from_query(q)
+    unit = {"uris": uris, "serial": serial_for(cfg.unit), "firmware": FIRMWARE, "pairs": ENROL_PAIRS,
+            "code": enrolment_version(), "unit": {k: int(getattr(cfg, k)) for k in UNIT_KEYS}}
     return hashlib.sha256(json.dumps(unit, sort_keys=True).encode()).hexdigest()
 
 

@@ -44,6 +44,9 @@ from drivers.frame import Frame, FrameSet, StreamKind
 # a live camera returns within its timeout; one that renders or decodes its frame (the simulator
 # with ``realtime=0``, a recording) takes at most 65 ms here (the sim, 60 reads under nice 19).
 READ_HANG_GRACE_S = 2.0
+# How many of its last frames' read order a reader keeps (``FramesetReader.read_before``): more than the frames the
+# matcher can hold unmatched (``sync.FrameSetMatcher``'s buffer of 8 a stream, three streams).
+READ_ORDER_KEPT = 64
 
 
 class _Read:
@@ -125,6 +128,11 @@ class _ReadThread:
         return frame
 
 
+def _ident(frame: Frame) -> tuple:
+    """A frame's identity in its camera's streams (the matcher's own: ``sync.FrameSetMatcher.push``)."""
+    return (frame.device_serial, frame.stream, frame.index, frame.frame_number, frame.timestamp_ms)
+
+
 def reference_order(kinds: Iterable[StreamKind]) -> list[StreamKind]:
     """Depth first (the matcher's reference stream), then the others by name."""
     return sorted(set(kinds), key=lambda k: (k is not StreamKind.DEPTH, k.value))
@@ -184,6 +192,11 @@ class FramesetReader:
         # after the first (the session's stages each stop where they have what they need). The next ``stream`` call
         # yields them first, so every frameset matched reaches a consumer once, in order (docs33).
         self._pending: collections.deque[FrameSet] = collections.deque()
+        # Frames read so far, and when (the count then) each of the last ``READ_ORDER_KEPT`` was read: a stage that
+        # commands the camera before it reads leaves out what was read before its commands (``read_before``).
+        self.frames_read = 0
+        self._read_order: dict[tuple, int] = {}
+        self._read_idents: collections.deque[tuple] = collections.deque()
 
     def _read(self, timeout_s: float) -> Frame:
         if not self.camera.read_may_hang:               # bounded elsewhere: read here, no thread hop
@@ -236,6 +249,7 @@ class FramesetReader:
             except FrameTimeout:
                 continue
             self.stats.add_frame(frame)
+            self._note_read(frame)
             unmatched += 1
             read += 1
             self._pending.extend(self._complete(frame))
@@ -254,6 +268,27 @@ class FramesetReader:
                 if unmatched >= max_frames:
                     raise SyncTimeout(f"no complete frameset in the last {unmatched} frames ({timeout_s:.1f} s of "
                                       f"the camera's streams; discarded: {dict(self.matcher.stats.discarded)})")
+
+    def _note_read(self, frame: Frame) -> None:
+        ident = _ident(frame)
+        if ident in self._read_order:
+            # A copy of a frame already read (the matcher drops it as a duplicate): the first read is the one a
+            # frameset holds, so a copy sent again after a stage's commands does not make it read after them.
+            self.frames_read += 1
+            return
+        if len(self._read_idents) >= READ_ORDER_KEPT:
+            self._read_order.pop(self._read_idents.popleft(), None)
+        self._read_idents.append(ident)
+        self._read_order[ident] = self.frames_read
+        self.frames_read += 1
+
+    def read_before(self, fs: FrameSet, mark: int) -> bool:
+        """Whether any of ``fs``'s frames was read before ``mark`` (``frames_read`` at the time). For a stage that
+        commands the camera before it reads (the challenge window's first projector state and screen step): a
+        frameset with a frame the reader had before the commands cannot show them, whether the frame that completed
+        an earlier stage's last frameset completed it too (``stream``'s hand-over) or its own frames came later
+        (fix34)."""
+        return any(self._read_order.get(_ident(f), mark) < mark for f in fs.frames.values())
 
     def _delivered(self, fs: FrameSet) -> FrameSet:
         """``fs``, counted as one a consumer got."""

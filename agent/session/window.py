@@ -290,7 +290,9 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     frameset after the gap does not reach ``on_frameset``. Its framesets would be compared with the
     challenge by their place, every edge after the gap a frame early.
     On a camera that streams at its own rate, framesets that began to arrive before the first state's command
-    returned are read and left out (at most ``MAX_STALE_FRAMESETS``): they cannot show it (stream32)."""
+    returned are read and left out (at most ``MAX_STALE_FRAMESETS``): they cannot show it (stream32). On every
+    camera, a window with commands leaves out the framesets with a frame the reader had read before its first
+    commands (``FramesetReader.read_before``: a reader's frames are finite, so is this; fix34)."""
     out: list[FrameSet] = []
     gaps = WindowGaps() if challenge is not None else None
     cam = reader.camera
@@ -308,6 +310,8 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
         if on_exposure is not None:
             on_exposure(held)
         first_shown: int | None = None             # when the first state's command returned (a streaming camera)
+        # What the reader had read before the window's first commands cannot show them (fix34).
+        commands_from = reader.frames_read if schedule or screen is not None else None
         if schedule and projector is not None:
             projector.show(schedule[0])          # whatever the quality loop left it at
             first_shown = time.monotonic_ns() if paced else None
@@ -346,6 +350,12 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                 yield from _screen_end(screen)
                 raise FramesLost(f"frames lost in the challenge window: frameset {len(out)} of the window has no "
                                  f"frames; please try again")
+            if commands_from is not None and not out and reader.read_before(fs, commands_from):
+                # The frame that completed the last stage's frameset completed this one too (``FramesetReader``'s
+                # hand-over), or one of its frames was read before the commands: on a camera that waits for its
+                # reader, it was rendered before them (fix34: the window's frame 0 lit under an "off" first state).
+                log.debug("challenge window: a frameset read before its first command left out")
+                continue
             arrived_ns = min(f.host_time_ns for f in fs.frames.values())     # its first frame on the host
             if first_shown is not None and not out and arrived_ns < first_shown and stale < MAX_STALE_FRAMESETS:
                 stale += 1                         # on the host before the first state was commanded: not the window's

@@ -56,12 +56,18 @@ from .sun import Blinds, shade_color, shade_ir
 from .timing import Timeline
 from .vestibule import Fade
 
-SERIAL = "SIM0000000001"
+SERIAL = "SIM0000000001"      # unit 0's (every URI without ``unit``)
 FIRMWARE = "sim-1.0.0"
 COLOR_LATENCY_MS = 9.0
 DEPTH_LATENCY_MS = 6.0
 GT_KEEP = 12
 SCREEN = ScreenGeometry()
+
+
+def serial_for(unit: int) -> str:
+    """The serial a sim camera unit reports (``unit=N``, docs/sim.md *Camera units*): unit 0's is ``SERIAL``, each
+    other unit's its own (``SIM`` and unit + 1 in ten digits), as each real camera has one (fix34)."""
+    return f"SIM{int(unit) + 1:010d}"
 
 
 def named_profile(cfg: SimConfig) -> CameraProfile | None:
@@ -143,6 +149,7 @@ class SimCamera(Camera):
 
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
+        self.serial = serial_for(cfg.unit)
         self.renders_on_read = not cfg.realtime     # unpaced: each frame rendered when read, at its own timing
         self.waits_for_reader = not (cfg.realtime and cfg.stream > 0)     # ``stream``: a device's clock
         self._uri = uri
@@ -249,7 +256,7 @@ class SimCamera(Camera):
     @property
     def info(self) -> DeviceInfo:
         return DeviceInfo(uri=self._uri, backend="sim", name=f"Simulated RGB-IR-depth camera ({self.profile.model})",
-                          serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"),
+                          serial=self.serial, firmware=FIRMWARE, streams=("color", "depth", "ir"),
                           note=f"camera profile {self.profile.name}; colour {self._color.mode}: {self._color.why}")
 
     def profiles(self) -> list[StreamProfile]:
@@ -977,7 +984,7 @@ class SimCamera(Camera):
         self._queue.append(Frame(
             stream=kind, pixels=px, format=fmt, timestamp_ms=float(ts), clock_domain=ClockDomain.HARDWARE,
             host_time_ns=self._host_time_ns(ts, latency_ms), frame_number=number, intrinsics=intr,
-            index=index, device_serial=SERIAL, depth_scale=scale, metadata=md))
+            index=index, device_serial=self.serial, depth_scale=scale, metadata=md))
 
     def _produce_depth(self) -> None:
         c = self.cfg

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 from drivers.base import parse_uri
 from drivers.errors import InvalidUri
 from drivers.sim import SIM_CHALLENGE_WINDOW_S, SimConfig
-from drivers.sim.camera import SERIAL
+from drivers.sim.camera import SERIAL, serial_for
 from hil.errors import RigUnsupported, ScenarioInvalid
 from hil.rig import simcam
 from hil.rig.base import Conditions, Rig, UsbPower
@@ -112,13 +112,18 @@ class SimRig(Rig):
         if s.camera:
             q["camera"] = s.camera
         q.update({k: _sim_value(v) for k, v in s.sim.items()})
+        if not s.injection and q.get("unit", "0") != "0":
+            # Another unit of the model in the genuine camera's place (``unit=N``): its own serial, which the
+            # rig's allowlist (the genuine one's) refuses, as a swapped camera is (fix34). An injection's device
+            # claims the genuine ids whatever stream it sends.
+            device = {**GENUINE, "serial": serial_for(SimConfig.from_query(q).unit)}
         return "sim://?" + urlencode(q), device
 
     def check(self, scenario: Scenario) -> None:
         if scenario.unplug is not None and self.usb is None:
             raise RigUnsupported(f"scenario {scenario.name!r} cycles USB power, and this rig has none")
-        uri, _ = self.scene(scenario, 0)
         try:
+            uri, _ = self.scene(scenario, 0)
             SimConfig.from_query(parse_uri(uri).query)
         except InvalidUri as exc:
             raise ScenarioInvalid(f"scenario {scenario.name!r}: the simulator refuses its scene: "

@@ -107,3 +107,28 @@ def test_an_unplug_cycle_needs_usb_power(tmp_path):
     rig.usb = None
     with pytest.raises(RigUnsupported):
         rig.check(parse_set(one(unplug={"off_s": 1.0})).scenarios[0])
+
+
+def test_another_camera_unit_in_the_rig_reports_its_own_serial_and_is_off_the_allowlist(tmp_path):
+    # fix34: every sim unit used to report unit 0's serial. A genuine scene with ``unit=N`` is another camera of the
+    # model in the rig's place: its own serial on the link and in its frames, refused by the rig's allowlist.
+    import drivers
+    from drivers.base import UsbIdentity
+    from drivers.usb import UsbPolicy
+
+    rig = SimRig(tmp_path)
+    policy = rig.device_policy()
+    allow = UsbPolicy.from_strings(policy["usb_allow"], policy["refuse_virtual"])
+    idents = {}
+    for unit in (0, 3):
+        uri, dev = rig.scene(parse_set(one(sim={"unit": unit})).scenarios[0], 0)
+        with drivers.open(uri) as cam:
+            assert cam.info.serial == dev["serial"]
+        idents[unit] = UsbIdentity(dev["vendor_id"], dev["product_id"], dev["serial"], dev["bcd_device"],
+                                   dev["bus_path"])
+    assert idents[0].serial == "SIM0000000001" and allow.allows(idents[0])       # unit 0 unchanged
+    assert idents[3].serial == "SIM0000000004" and not allow.allows(idents[3])
+    _, dev = rig.scene(parse_set(one(injection="hooked_sdk", sim={"unit": 3})).scenarios[0], 0)
+    assert dev["serial"] == "SIM0000000001"                  # an injector claims the genuine camera's serial
+    with pytest.raises(ScenarioInvalid, match="unit must be an integer"):
+        rig.check(parse_set(one(sim={"unit": "x"})).scenarios[0])

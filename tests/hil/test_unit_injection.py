@@ -10,18 +10,23 @@ import hashlib
 import pytest
 
 from agent.liveness.challenge import detail_code
-from agent.liveness.fusion import VerdictThresholds
 from drivers.sim.config import UNIT_KEYS
 from hil import pad_enrolment, pad_records
 from hil import padeval as P
 from hil.pad_presentations import MOUNT_OFFSETS, Presentation, presentations, terminal_uri
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    """One enrolment cache for the module (unit 0's enrolment made once), none of the user's."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def enrolment_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CAPTURE_AGENT_CACHE", str(tmp_path))
+def enrolment_cache(module_cache, monkeypatch):
+    monkeypatch.setenv("CAPTURE_AGENT_CACHE", str(module_cache))
     monkeypatch.setattr(pad_enrolment, "_DOT_REFERENCES", {})
-    return tmp_path / "dot-references"
+    return module_cache / "dot-references"
 
 
 def query(uri: str) -> dict[str, str]:
@@ -55,7 +60,8 @@ def test_the_terminal_keeps_its_own_units_reference_for_another_units_stream():
     assert terminal_uri(live) == other.uri
 
 
-def test_the_enrolment_cache_keeps_each_unit_apart(enrolment_cache, monkeypatch):
+def test_the_enrolment_cache_keeps_each_unit_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPTURE_AGENT_CACHE", str(tmp_path))       # its own: nothing the module enrolled for real
     base = "sim://?family=train&camera=d415&subject=live"
     enrolled: list[str] = []
 
@@ -80,28 +86,48 @@ def test_the_enrolment_cache_keeps_each_unit_apart(enrolment_cache, monkeypatch)
     assert len(keys) == len(uris)
 
 
-def test_pad_eval_accepts_the_unit_injections(capsys):
+@pytest.mark.slow      # three challenged sessions judged in-process and unit 0's enrolment (~35 s of CPU)
+def test_pad_eval_runs_the_unit_injections_and_refuses_them(capsys, tmp_path):
+    # fix34: this ran ``--injection 0``, which checked nothing about the unit injections. One of each (and the
+    # second ``other_mount``, across the rows: the first is 2 px along them, which depth can undo), through the CLI
+    # with its records, judged against unit 0's enrolment (made once for the module). It also stands for the slow
+    # in-process test of one ``other_unit`` session it replaces.
     from agent.cli import main
     from hil.commands import pad_eval
 
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--species", "other_unit,other_mount"]).species == "other_unit,other_mount"
-    assert main(["pad-eval", "--split", "train", "--species", "other_mount", "--injection", "0", "--json"]) == 0
+    records = tmp_path / "records.jsonl"
+    for species, n in (("other_unit", 1), ("other_mount", 2)):
+        assert main(["pad-eval", "--split", "train", "--species", species, "--injection", str(n), "--json",
+                     "--records", str(records)]) == 0
     capsys.readouterr()
+    got = {(r["species"], r["index"]): r for r in pad_records.read_records(records)}
+    assert sorted(got) == [("other_mount", 0), ("other_mount", 1), ("other_unit", 0)]
+    for key, codes in ((("other_unit", 0), {"PROJECTOR_NOT_THIS_UNIT"}),
+                       (("other_mount", 1), {"PROJECTOR_NOT_THIS_UNIT", "PROJECTOR_UNIT_UNSURE"})):
+        rec = got[key]
+        assert rec["outcome"] == "rejected" and rec["verdict"] in ("attack", "inconclusive"), (key, rec.get("notes"))
+        assert detail_code(rec["challenge"]) in codes, (key, rec["challenge"])
+    assert got[("other_unit", 0)]["verdict"] == "attack"               # a strike as any refusal
+    p = presentations("train", live=0, per_species=0, injection=1, species=["other_unit"])[0]
+    own = pad_enrolment.dot_reference_for(terminal_uri(p))
+    assert {r["dot_reference_sha256"] for r in got.values()} == {hashlib.sha256(own.to_bytes()).hexdigest()}
     assert main(["pad-eval", "--split", "train", "--species", "another_unit", "--injection", "0"]) != 0
     err = capsys.readouterr().err
     assert "unknown species another_unit" in err and "other_mount" in err and "other_unit" in err
 
 
-@pytest.mark.slow      # one challenged session judged in-process, and unit 0's enrolment (~20 s of CPU)
-def test_another_units_stream_is_refused_as_not_this_units_projector():
-    # A genuine camera of the same model (unit 11: another pattern) obeying this terminal's commands: the
-    # schedule and the screen pass, the dots are not the enrolled unit's. A strike as any refusal.
-    p = presentations("train", live=0, per_species=0, injection=1, species=["other_unit"])[0]
-    rec = pad_records.run_presentation(p, frames=32, passive=False, gate=pad_records.kiosk_gate(),
-                                       thresholds=VerdictThresholds())
-    assert rec["outcome"] == "rejected" and rec["verdict"] == "attack", rec.get("notes")
-    assert detail_code(rec["challenge"]) == "PROJECTOR_NOT_THIS_UNIT"
-    own = pad_enrolment.dot_reference_for(terminal_uri(p))
-    assert rec["dot_reference_sha256"] == hashlib.sha256(own.to_bytes()).hexdigest()
+@pytest.mark.parametrize("bad", ["unit=eleven", "unit=1.5", "mount_dx=x", "unit=1000", "mount_dy=99"])
+def test_a_malformed_unit_key_is_a_stable_error_not_a_bare_value_error(bad):
+    # fix34: the cache key read the unit keys with a bare int(): a malformed one raised ValueError from
+    # inside the cache; an out-of-range one was keyed (and enrolled) as if valid. Now the simulator's own check.
+    from drivers.errors import InvalidUri
+
+    uris = pad_enrolment.enrolment_uris(f"sim://?family=train&camera=d415&subject=live&{bad}")
+    with pytest.raises(InvalidUri) as e:
+        pad_enrolment._enrolment_key(uris)
+    assert e.value.code == "DRV_INVALID_URI" and bad.split("=")[0] in e.value.message
+    with pytest.raises(InvalidUri):
+        pad_enrolment.dot_reference_from(uris)

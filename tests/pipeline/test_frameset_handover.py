@@ -15,8 +15,11 @@ import collections
 import pytest
 
 import drivers
+from agent.liveness.challenge import Challenge, Kind
 from agent.pipeline.frames import FramesetReader
 from agent.session.capture import _limited
+from agent.session.projector import Projector
+from agent.session.window import collect
 from drivers.frame import StreamKind
 from tests.helpers.driven_clock import Clock, drive
 
@@ -78,3 +81,55 @@ def test_after_frames_lost_the_held_frameset_and_the_next_reach_the_next_stage(c
     jumps = [b - a for a, b in zip(depth, depth[1:], strict=False)]
     assert jumps.count(1) == len(jumps) - 1, depth   # consecutive but for the gap itself
     assert max(jumps) >= 3, depth                    # the frames the wait spanned, and only they, are missing
+
+
+# The simulator as the session's tests and pad-eval read it: it renders each tick when read (waits for its reader).
+WAITING = "sim://?seed=21&subject=live&lux=300&distance_mm=500"
+
+
+def _first_off() -> Challenge:
+    """A projector challenge whose first states are off (the quality loop leaves the projector on)."""
+    for i in range(64):
+        ch = Challenge.from_nonce(bytes([i]) * 16, frames=32, kinds=[Kind.PROJECTOR])
+        if ch.schedule[:3] == (False, False, False):
+            return ch
+    raise AssertionError("no nonce with an unlit start")
+
+
+@pytest.mark.parametrize("uri, resend", [(WAITING, False), (URI, False), (WAITING, True)],
+                         ids=["waits_for_reader", "streaming", "a_copy_sent_again_after_the_command"])
+def test_the_window_never_starts_on_a_frameset_matched_before_its_first_command(clock, uri, resend):
+    # fix34: the stage before the window (the quality loop, ``_limited``) stops on the first of two framesets one
+    # frame completed; the second, captured under the projector the quality loop left on, was the window's frame 0
+    # on a camera that waits for its reader, read as the "off" first state. ``resend``: the link sends the last depth
+    # frame read before the command again after it (the matcher drops the copy; its first read is what counts).
+    ch = _first_off()
+    with drivers.open(uri) as cam:
+        read, commanded, numbers = cam.read, [], []
+        last_depth: list = []
+
+        def reads(timeout_s: float = 1.0):
+            if resend and commanded and last_depth:
+                frame = last_depth.pop()
+            else:
+                frame = read(timeout_s)
+                if frame.stream is StreamKind.DEPTH and not commanded:
+                    last_depth[:] = [frame]
+            numbers.append((frame.stream, frame.frame_number, bool(commanded)))
+            return frame
+        cam.read = reads
+        set_projector = cam.set_projector
+
+        def spy(on):
+            commanded.append(on)
+            set_projector(on)
+        cam.set_projector = spy
+        reader = FramesetReader(cam)
+        list(_limited(reader, 1, 30.0))                      # the quality loop's last frameset
+        assert reader._pending, "the case is real on this camera"  # its frame completed another
+        sets = collect(reader, 4, ch, Projector(cam))
+    before = {(s, n) for s, n, after in numbers if not after}
+    assert len(sets) == 4
+    for fs in sets:                                          # no frame of the window was read before the command
+        assert not any((k, f.frame_number) in before for k, f in fs.frames.items()), fs.frames
+    assert [fs.ir.metadata.projector_on for fs in sets] == list(ch.schedule[:4])

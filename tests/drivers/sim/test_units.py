@@ -50,3 +50,19 @@ def test_another_unit_projects_another_pattern():
 def test_unit_keys_are_validated(query):
     with pytest.raises(InvalidUri):
         drivers.open(f"sim://?realtime=0&{query}")
+
+
+def test_each_unit_reports_its_own_serial_unit_zero_the_simulator_s():
+    # fix34: every unit reported unit 0's serial; a real camera has its own. Unit 0's is unchanged (``SERIAL``).
+    from drivers.sim.camera import SERIAL, serial_for
+
+    seen = {}
+    for key in ("", "&unit=0", "&unit=1", "&unit=999", "&mount_dx=2"):
+        sets, cam = grab(URI + key, 1)
+        cam.stop()
+        (serials,) = {frozenset(f.device_serial for f in s.values()) for s in sets}
+        assert serials == {cam.info.serial}, key                  # its frames carry the serial its info reports
+        seen[key] = cam.info.serial
+    assert seen[""] == seen["&unit=0"] == SERIAL == "SIM0000000001"
+    assert seen["&unit=1"] == serial_for(1) == "SIM0000000002" and seen["&unit=999"] == "SIM0000001000"
+    assert seen["&mount_dx=2"] == SERIAL                          # the unit's keys: only ``unit`` names another serial
