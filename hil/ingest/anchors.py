@@ -26,6 +26,9 @@ fresh: after the signature and nonce checks) ``observe`` flags, and does not adv
   of the log up to them with it; since sec33 the same compare-and-set also keeps it in the shared store, which every
   server reads (``WitnessStore.unfetched``).
 
+* ``ANCHOR_UNFETCHED`` — (anchor34) the anchor moved, but the one it replaced could not be kept: the terminal's anchor
+  history holds ``ANCHOR_HISTORY`` (256) anchors the bank has not fetched (below); the detail names the one dropped.
+
 Since sec34 the held anchor and the flags live in the store the servers share (``Store.anchor``/``swap_anchor``, Redis
 ``a:<terminal>``; ``Store.note_anchor_flag``/``anchor_flags``, Redis ``af:<terminal>``), beside the TPM witness. Before,
 both were this process's memory: behind a balancer, a log cut back (or a rewound chain, a replaced log, a count
@@ -37,6 +40,16 @@ clock, never stepping back) and its first and latest probe are kept per terminal
 flood of one reason (a terminal without a log sends ``MISSING`` with every probe) pushes no other out. A record
 this server does not write is refused (:class:`AnchorUnreadable`: ``STORE_UNAVAILABLE``, nothing written; the
 operator deletes it). ``flags`` stays this process's recent ones (for its log and tests).
+
+Since anchor34 (review34a) the anchors the held one replaced are kept too, in the same compare-and-set (Redis
+``ah:<terminal>``, a list, oldest first): before, only the latest was, so root who cut his log back past it and wrote
+entries until it was longer again before the next probe had the cut log's anchor taken (same log, a later entry: no
+flag) and the evidence replaced; ``audit-verify`` with the latest passed the rewritten log. :meth:`cli_anchor` returns
+them all (one ``--anchor`` each), and the replaced one proves the cut (``AUD_TRUNCATED``). The cap: at most
+``ANCHOR_HISTORY`` per terminal; the bank's fetch (:meth:`cli_anchor`, Redis ``ahf:<terminal>``) marks them fetched,
+and only fetched ones make room; with none fetched the oldest stay (a terminal flooding probes pushes no earlier
+evidence out) and the replaced one is dropped, flagged ``ANCHOR_UNFETCHED``. Every flag's detail names the anchor
+held (``SEQ:HEAD``).
 
 A flag does not refuse the probe (the person in front of the kiosk did nothing wrong); it is the
 bank's signal to fetch the terminal's log and run ``capture-agent audit-verify --anchor SEQ:HEAD``
@@ -61,13 +74,15 @@ from hil.ingest.store import MemoryStore, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 log = logging.getLogger(__name__)
-FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN", "COUNT_BACK", "WITNESS_UNFETCHED")
+FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN", "COUNT_BACK", "WITNESS_UNFETCHED",
+         "ANCHOR_UNFETCHED")
 ANCHOR_VERSION = 1                # the held anchor's record in the store (sec34)
 MAX_ANCHOR = 512                  # its bytes: more is not a record this server wrote
 MAX_SEEN = 1024                   # a flag's probe record's bytes (probe id <= 64, detail <= 512 characters)
 CAS_TRIES = 8                     # compare-and-set rounds against other servers' writes
+ANCHOR_HISTORY = 256              # the anchors replaced that the store keeps per terminal until the bank fetches them
 _HEX = re.compile(r"[0-9a-f]{0,128}")
-_COUNT = re.compile(rb"(\d{1,15}) (\d{1,18}) (\d{1,18})")
+_COUNT = re.compile(rb"([1-9]\d{0,14}) (0|[1-9]\d{0,17}) (0|[1-9]\d{0,17})")   # no leading zeros (review34a)
 
 
 class AnchorUnreadable(StoreUnavailable):
@@ -157,7 +172,7 @@ class FlagRecord:
             out = {}
             for r in sorted(names):
                 m = _COUNT.fullmatch(fields.get(r.encode(), b""))
-                if m is None or int(m[3]) < int(m[2]) or int(m[1]) < 1:
+                if m is None or int(m[3]) < int(m[2]):
                     raise ValueError("count")
                 out[r] = cls(r, int(m[1]), int(m[2]), int(m[3]), probe(fields.get(r.encode() + b":first")),
                              probe(fields.get(r.encode() + b":last")))
@@ -170,8 +185,10 @@ class AnchorStore:
     """Each terminal's held anchor and flags, in ``store`` (sec34: the store the servers share; a callable: the
     store it returns at each call, as ``ServerState.store`` may be replaced; None: a memory store of its own)."""
 
-    def __init__(self, store: Store | Callable[[], Store] | None = None, max_flags: int = 1000, clock=time.time):
+    def __init__(self, store: Store | Callable[[], Store] | None = None, max_flags: int = 1000, clock=time.time,
+                 history: int = ANCHOR_HISTORY):
         self._store = store if store is not None else MemoryStore()
+        self.history_cap = history              # anchors replaced kept per terminal until the bank fetches (anchor34)
         self.flags: deque[AnchorFlag] = deque(maxlen=max_flags)   # this process's recent flags (its log, tests)
         self._missing_told: set[str] = set()    # terminals whose missing anchors this process logged once
         self._lock = threading.Lock()
@@ -191,10 +208,22 @@ class AnchorStore:
         fields = self.store.anchor_flags(terminal_id)
         return FlagRecord.load_all(fields) if fields else {}
 
-    def cli_anchor(self, terminal_id: str) -> str | None:
-        """``SEQ:HEAD`` for ``capture-agent audit-verify --anchor``."""
-        a = self.held(terminal_id)
-        return f"{a.seq}:{a.head}" if a else None
+    def history(self, terminal_id: str) -> list[HeldAnchor]:
+        """The anchors the held one replaced, oldest first (anchor34), as every server holds them."""
+        return [HeldAnchor.load(raw) for raw in self.store.anchor_history(terminal_id)]
+
+    def cli_anchor(self, terminal_id: str) -> list[str]:
+        """Every anchor held for the terminal, oldest first: those the held one replaced (anchor34) and the held one,
+        ``SEQ:HEAD`` each, one ``capture-agent audit-verify --anchor`` apiece; [] before any. Not only the latest
+        (review34a): a log cut back and grown past the anchor held before its next probe replaced it unflagged (same
+        log, a later entry), and the latest alone passed the rewritten log; the one it replaced does not. The bank's
+        fetch: the store notes the anchors fetched up to the held one's entry, so that those may later make room."""
+        held = self.held(terminal_id)            # read first: one it replaces meanwhile is in the history read next
+        if held is None:
+            return []
+        out = [a for a in self.history(terminal_id) if (a.seq, a.head) != (held.seq, held.head)] + [held]
+        self.store.note_anchors_fetched(terminal_id, held.seq)
+        return [f"{a.seq}:{a.head}" for a in out]
 
     def observe(self, terminal_id: str, header: pb.ProbeHeader, public_key) -> str | None:
         """Check ``header``'s anchor against the one held for ``terminal_id``; keep it if it extends
@@ -233,22 +262,31 @@ class AnchorStore:
                              v2 or (old is not None and old.v2))
             why = None
             if old is not None:
+                # Each detail names the anchor held, SEQ:HEAD (review34a: the flag is kept whatever the held one
+                # becomes, and the bank verifies the log with it).
+                held_at = f"{old.seq}:{old.head}"
                 if new.log_id != old.log_id:
-                    why = ("REPLACED", f"log {new.log_id[:16]} is not log {old.log_id[:16]} held at entry {old.seq}")
+                    why = ("REPLACED", f"log {new.log_id[:16]} is not log {old.log_id[:16]} held at entry {held_at}")
                 elif new.seq < old.seq:
-                    why = ("ROLLED_BACK", f"the log reaches entry {new.seq}; entry {old.seq} was anchored before")
+                    why = ("ROLLED_BACK", f"the log reaches entry {new.seq}; entry {held_at} was anchored before")
                 elif new.seq == old.seq and new.head != old.head:
-                    why = ("REWRITTEN", f"entry {new.seq} has another hash than when it was anchored")
+                    why = ("REWRITTEN", f"entry {new.seq} has another hash than when it was anchored ({held_at})")
                 elif new.tpm_count < old.tpm_count:
                     why = ("COUNT_BACK", f"the anchor's TPM count {new.tpm_count} is below {old.tpm_count}, held at "
-                                         f"entry {old.seq}: the terminal stopped counting, or this is another TPM")
+                                         f"entry {held_at}: the terminal stopped counting, or this is another TPM")
             if why is not None:
                 return self._flag(terminal_id, why[0], why[1], header, now_ms)
+            kept = 1
             if old is None or new.seq > old.seq:
-                if not self.store.swap_anchor(terminal_id, raw, new.dump()):
+                kept = self.store.swap_anchor(terminal_id, raw, new.dump(), None if old is None else old.seq,
+                                              self.history_cap)
+                if not kept:
                     continue                        # another server moved it: checked against that one
             with self._lock:
                 self._missing_told.discard(terminal_id)     # anchored again: a new gap is news
+            if kept == 2 and old is not None:
+                return self._flag(terminal_id, "ANCHOR_UNFETCHED", f"entry {old.seq}:{old.head} was replaced with "
+                                  f"{self.history_cap} anchors held unfetched: not kept", header, now_ms)
             return None
         raise StoreUnavailable(f"the anchor of {terminal_id[:64]} kept changing under {CAS_TRIES} checks")
 

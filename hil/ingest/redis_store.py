@@ -31,7 +31,9 @@ expiry; its history in the same record since hist31: one compare-and-set writes 
 the bank fetched that history up to, ``note_witness_fetched``, sec32), ``wu:<terminal>`` (the counts dropped from
 that history before the bank fetched them, ``witness_unfetched``, sec33: no expiry), ``a:<terminal>`` (its held audit
 anchor, ``swap_anchor``, sec34: compare-and-set, no expiry), ``af:<terminal>`` (a hash, its anchor flags per reason:
-count, first and last time, and the first and last probe's detail, ``note_anchor_flag``, sec34), ``f:<key>`` a sorted
+count, first and last time, and the first and last probe's detail, ``note_anchor_flag``, sec34), ``ah:<terminal>`` (a
+list: the anchors the held one replaced, oldest first, at most 256, pushed by ``swap_anchor``'s compare-and-set,
+anchor34), ``ahf:<terminal>`` (the entry the bank fetched them up to, ``note_anchors_fetched``), ``f:<key>`` a sorted
 set of charges and failures, scored by time (Redis's ``TIME`` read in the script, as the server charges and counts:
 ``Charge.store_clock``): a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
@@ -781,33 +783,87 @@ return 1
 """
 
 _ANCHOR = """#!lua flags=allow-oom
--- KEYS: the terminal's held audit anchor (sec34). ARGV: the record read ('' : none), the new one. Compare-and-set, as
--- the witness's: written only if the record is still the one the server checked the probe's anchor against, so a
--- second server (or one restarted) checks against what the first held, and two racing never move it back. A key of
--- another type is ANCHOR_UNREADABLE, nothing written (a string not this server's is refused by the reader).
+-- KEYS: the terminal's held audit anchor (sec34), its anchor history (anchor34: a list, oldest first), the entry the
+-- bank fetched its anchors up to. ARGV: the record read ('' : none), the new one, the read record's entry ('' :
+-- none), the history's cap. Compare-and-set, as the witness's: written only if the record is still the one the server
+-- checked the probe's anchor against, so a second server (or one restarted) checks against what the first held, and
+-- two racing never move it back. The record replaced joins the history in the same step (review34a: only the latest
+-- was kept, so a cut log grown past it again replaced the evidence of the cut); when the history is full, the oldest
+-- records the bank fetched make room; none fetched: the replaced record is not kept (the oldest unfetched stay, so a
+-- flood of probes pushes no earlier evidence out) and 2 is returned, which the server flags ANCHOR_UNFETCHED.
+-- Every read and check before any write: a key of another type, a fetched entry not a decimal, a history record
+-- without its entry is ANCHOR_UNREADABLE, nothing written (a string not this server's is refused by the reader).
+local function bad(v) return type(v) == 'table' and v.err ~= nil end
+local function lt(a, b) return #a < #b or (#a == #b and a < b) end
+local function unreadable() return redis.error_reply('ANCHOR_UNREADABLE') end
 local held = redis.pcall('GET', KEYS[1])
-if type(held) == 'table' and held.err ~= nil then return redis.error_reply('ANCHOR_UNREADABLE') end
+if bad(held) then return unreadable() end
 if (held or '') ~= ARGV[1] then return 0 end
+if ARGV[1] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+local n = redis.pcall('LLEN', KEYS[2])
+local f = redis.pcall('GET', KEYS[3])
+if bad(n) or bad(f) or (f and not (f == '0' or string.match(f, '^[1-9]%d*$'))) then return unreadable() end
+local cap, drop = tonumber(ARGV[4]), 0
+while n - drop >= cap do
+  local oldest = redis.call('LINDEX', KEYS[2], drop)
+  local s = oldest and string.match(oldest, '"seq":(%d+)[,}]')
+  if not s then return unreadable() end
+  if not f or lt(f, s) then break end
+  drop = drop + 1
+end
 redis.call('SET', KEYS[1], ARGV[2])
+if drop > 0 then redis.call('LTRIM', KEYS[2], drop, -1) end
+if n - drop >= cap then return 2 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
 return 1
 """
+
+_ANCHOR_HISTORY_MAX = 4096        # the most records a history is read back (its cap is AnchorStore's, 256 by default)
 
 _ANCHOR_FLAG = """#!lua flags=allow-oom
 -- KEYS: the terminal's anchor flags, a hash (sec34). ARGV: the reason, the probe's JSON ([probe id, detail]). The
 -- reason's field "N FIRST_MS LAST_MS" counts one more, at Redis's TIME, never below the last one held (a step back of
 -- Redis's clock keeps the record in order: fix33's rule for wu:); REASON:first keeps the first probe, REASON:last
--- the latest. Every check before any write: a key of another type, or a count not "N FIRST LAST" in order, is
--- ANCHOR_UNREADABLE, nothing written.
+-- the latest. Every check before any write, of the whole record (review34a: only the flagged reason's count was, so a
+-- record the reader refuses was written to): a key of another type, a field not one of ARGV[3..] (the reasons) ×
+-- {"", ":first", ":last"}, a reason without its three, a count not "N FIRST LAST" (decimals without leading zeros,
+-- N >= 1, FIRST <= LAST), a probe not a JSON pair of strings of at most 1024 bytes is ANCHOR_UNREADABLE, nothing
+-- written.
 local function lt(a, b) return #a < #b or (#a == #b and a < b) end
-local held = redis.pcall('HGET', KEYS[1], ARGV[1])
-if type(held) == 'table' and held.err ~= nil then return redis.error_reply('ANCHOR_UNREADABLE') end
-local n, first, last = '0', nil, nil
-if held then
-  n, first, last = string.match(held, '^(%d+) (%d+) (%d+)$')
-  if not n or #n > 15 or #first > 18 or #last > 18 or lt(last, first) then
-    return redis.error_reply('ANCHOR_UNREADABLE')
-  end
+local function unreadable() return redis.error_reply('ANCHOR_UNREADABLE') end
+local function count(v)
+  local n, a, b = string.match(v, '^([1-9]%d*) (%d+) (%d+)$')
+  if not n or #n > 15 or #a > 18 or #b > 18 or (#a > 1 and a:sub(1, 1) == '0') or (#b > 1 and b:sub(1, 1) == '0')
+     or lt(b, a) then return nil end
+  return n, a, b
 end
+local function probe(v)
+  if #v > 1024 then return false end
+  local ok, t = pcall(cjson.decode, v)
+  if not ok or type(t) ~= 'table' or type(t[1]) ~= 'string' or type(t[2]) ~= 'string' then return false end
+  local k = 0
+  for _ in pairs(t) do k = k + 1 end
+  return k == 2
+end
+local all = redis.pcall('HGETALL', KEYS[1])
+if type(all) == 'table' and all.err ~= nil then return unreadable() end
+local reasons, fields = {}, {}
+for i = 3, #ARGV do reasons[ARGV[i]] = true end
+for i = 1, #all, 2 do fields[all[i]] = all[i + 1] end
+for k, v in pairs(fields) do
+  local r, part = string.match(k, '^([^:]*)(.*)$')
+  if not reasons[r] or not (part == '' or part == ':first' or part == ':last') then return unreadable() end
+  if not (fields[r] and fields[r .. ':first'] and fields[r .. ':last']) then return unreadable() end
+  if part == '' then
+    if not count(v) then return unreadable() end
+  elseif not probe(v) then return unreadable() end
+end
+local held = fields[ARGV[1]]
+local n, first, last = '0', nil, nil
+if held then n, first, last = count(held) end
 local t = redis.call('TIME')
 local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 if last and lt(now, last) then now = last end
@@ -1495,14 +1551,38 @@ class RedisStore:
         return bytes(v) if v is not None else None
 
     @_guarded
-    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes, expected_seq: int | None = None,
+                    cap: int = 256) -> int:
         if not new:
             raise ValueError("an anchor record is never empty")
-        return bool(self._anchor_script(self._anchor, [self._k("a", terminal_id)], [expected or b"", new]))
+        if expected is not None and expected_seq is None:
+            raise ValueError("a replaced anchor's entry is needed to keep it")
+        return self._anchor_script(self._anchor, [self._k("a", terminal_id), self._k("ah", terminal_id),
+                                                  self._k("ahf", terminal_id)],
+                                   [expected or b"", new, "" if expected_seq is None else str(int(expected_seq)),
+                                    str(max(1, min(int(cap), _ANCHOR_HISTORY_MAX)))])
+
+    @_guarded
+    def anchor_history(self, terminal_id: str) -> list[bytes]:
+        import redis
+
+        from hil.ingest.anchors import AnchorUnreadable
+        try:
+            got = self.r.lrange(self._k("ah", terminal_id), 0, _ANCHOR_HISTORY_MAX)
+        except redis.ResponseError:                 # WRONGTYPE: a key this server does not write
+            raise AnchorUnreadable("the anchor history held is not a record this server writes") from None
+        if len(got) > _ANCHOR_HISTORY_MAX:
+            raise AnchorUnreadable("the anchor history held is longer than this server writes")
+        return [bytes(v) for v in got]
+
+    @_guarded
+    def note_anchors_fetched(self, terminal_id: str, seq: int) -> None:
+        self._anchor_script(self._fetched, [self._k("ahf", terminal_id)], [str(int(seq))])
 
     @_guarded
     def note_anchor_flag(self, terminal_id: str, reason: str, seen: bytes) -> None:
-        self._anchor_script(self._anchor_flag, [self._k("af", terminal_id)], [reason, seen])
+        from hil.ingest.anchors import FLAGS
+        self._anchor_script(self._anchor_flag, [self._k("af", terminal_id)], [reason, seen, *FLAGS])
 
     @_guarded
     def anchor_flags(self, terminal_id: str) -> dict[bytes, bytes] | None:

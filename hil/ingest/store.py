@@ -392,9 +392,22 @@ class Store(Protocol):
     def anchor(self, terminal_id: str) -> bytes | None:
         """The terminal's held audit anchor (``anchors.HeldAnchor.dump``; sec34), None: none held. Never expires."""
 
-    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes, expected_seq: int | None = None,
+                    cap: int = 256) -> int:
         """Compare-and-set (sec34): hold ``new`` as the terminal's anchor if the one held is still ``expected`` (None:
-        none held), in one step; False (nothing written) if another server replaced it meanwhile."""
+        none held), in one step; 0 (nothing written, falsy) if another server replaced it meanwhile. In the same step
+        (anchor34) the replaced record (``expected``, its entry ``expected_seq``) joins the terminal's anchor history
+        (:meth:`anchor_history`), oldest first, at most ``cap`` records: when full, the oldest the bank has fetched
+        (:meth:`note_anchors_fetched`: entry at or below the one fetched) make room; when none has, ``expected`` is not
+        kept and 2 is returned (written, evidence dropped: the caller flags it), else 1."""
+
+    def anchor_history(self, terminal_id: str) -> list[bytes]:
+        """The anchors the terminal's held one replaced (anchor34), oldest first, as :meth:`swap_anchor` kept them;
+        [] : none. Never expires; the bank's fetch marks them fetched, and only fetched ones ever make room."""
+
+    def note_anchors_fetched(self, terminal_id: str, seq: int) -> None:
+        """The bank fetched the terminal's anchors up to entry ``seq`` (``AnchorStore.cli_anchor``, anchor34); kept as
+        the highest so far, never lowered."""
 
     def note_anchor_flag(self, terminal_id: str, reason: str, seen: bytes) -> None:
         """One more anchor flag ``reason`` for the terminal (sec34), in one step: its count, the first and the last
@@ -458,6 +471,8 @@ class MemoryStore:
         self._unfetched: dict[str, tuple[int, int, int, int, int]] = {}   # terminal -> its unfetched record (sec33)
         self._anchors: dict[str, bytes] = {}       # terminal -> its held audit anchor (sec34)
         self._anchor_flags: dict[str, dict[bytes, bytes]] = {}   # terminal -> its anchor-flag record (sec34)
+        self._anchor_history: dict[str, list[tuple[int, bytes]]] = {}   # terminal -> anchors replaced (anchor34)
+        self._anchors_fetched: dict[str, int] = {}    # terminal -> the entry the bank fetched its anchors up to
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -617,12 +632,32 @@ class MemoryStore:
         with self._lock:
             return self._anchors.get(terminal_id)
 
-    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+    def swap_anchor(self, terminal_id: str, expected: bytes | None, new: bytes, expected_seq: int | None = None,
+                    cap: int = 256) -> int:
         with self._lock:
             if self._anchors.get(terminal_id) != expected:
-                return False
+                return 0
             self._anchors[terminal_id] = new
-            return True
+            if expected is None:
+                return 1
+            if expected_seq is None:
+                raise ValueError("a replaced anchor's entry is needed to keep it")
+            hist = self._anchor_history.setdefault(terminal_id, [])
+            fetched = self._anchors_fetched.get(terminal_id, -1)
+            while len(hist) >= cap and hist and hist[0][0] <= fetched:
+                hist.pop(0)
+            if len(hist) >= cap:
+                return 2
+            hist.append((expected_seq, expected))
+            return 1
+
+    def anchor_history(self, terminal_id: str) -> list[bytes]:
+        with self._lock:
+            return [r for _, r in self._anchor_history.get(terminal_id, [])]
+
+    def note_anchors_fetched(self, terminal_id: str, seq: int) -> None:
+        with self._lock:
+            self._anchors_fetched[terminal_id] = max(seq, self._anchors_fetched.get(terminal_id, -1))
 
     def note_anchor_flag(self, terminal_id: str, reason: str, seen: bytes) -> None:
         with self._lock:

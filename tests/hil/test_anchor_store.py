@@ -44,9 +44,21 @@ def terminal(tmp_path):
     log.close()
 
 
-def _server(url: str, prefix: str) -> AnchorStore:
+def _server(url: str, prefix: str, **kw) -> AnchorStore:
     """One server process's anchors: its own Redis client on the shared store."""
-    return AnchorStore(RedisStore.from_url(url, prefix=prefix))
+    return AnchorStore(RedisStore.from_url(url, prefix=prefix), **kw)
+
+
+def _anchor_args(anchors: list[str]) -> list[str]:
+    """``audit-verify``'s arguments for every anchor ``cli_anchor`` returned."""
+    return [f"--anchor={a}" for a in anchors]
+
+
+def _audit_verify(path, signer, tmp_path, anchors: list[str]) -> subprocess.CompletedProcess:
+    pub = tmp_path / "t.pub.pem"
+    pub.write_bytes(signer.public_key_pem())
+    return subprocess.run([sys.executable, "-m", "agent.cli", "audit-verify", str(path), "--public-key", str(pub),
+                           *_anchor_args(anchors)], capture_output=True, text=True, timeout=60)
 
 
 def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_verify_proves_the_cut(
@@ -66,7 +78,7 @@ def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_v
     cut.record("result", n=99)
     assert b.observe(TERMINAL, header(cut.anchor(), "p2"), signer.public_key()) == "ROLLED_BACK"
     cut.close()
-    assert b.cli_anchor(TERMINAL) == a.cli_anchor(TERMINAL) == f"{first.seq}:{first.head}"   # nothing moved back
+    assert b.cli_anchor(TERMINAL) == a.cli_anchor(TERMINAL) == [f"{first.seq}:{first.head}"]   # nothing moved back
     # The flag is every server's: the bank asking A (or a restarted server) sees B's flag, with its probe.
     restarted = _server(redis_url, prefix)
     got = restarted.flagged(TERMINAL)
@@ -75,7 +87,7 @@ def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_v
     pub = tmp_path / "t.pub.pem"
     pub.write_bytes(signer.public_key_pem())
     out = subprocess.run([sys.executable, "-m", "agent.cli", "audit-verify", str(path), "--public-key", str(pub),
-                          "--anchor", restarted.cli_anchor(TERMINAL)], capture_output=True, text=True, timeout=60)
+                          *_anchor_args(restarted.cli_anchor(TERMINAL))], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "error[AUD_TRUNCATED]" in out.stderr, out.stdout + out.stderr
     # The v2 mark is shared too: after a v2 anchor on A, B refuses a v1-signed count (FORGED), as A would.
     import dataclasses
@@ -94,6 +106,75 @@ def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_v
         s.store.close()
 
 
+@pytest.mark.parametrize("probe_on_the_cut", [False, True])
+def test_a_cut_log_grown_past_the_held_anchor_keeps_the_anchor_it_replaced_and_audit_verify_proves_the_cut(
+        terminal, tmp_path, redis_url, prefix, probe_on_the_cut):
+    # review34a (p1_regrow, p3_flagged_regrow): root cuts entries 7-12 (his strikes) after server A held entry 12's
+    # anchor and writes new entries until the cut log is longer again before the next probe (or after one, flagged
+    # ROLLED_BACK). Same log, a later entry: B took it, and only the latest anchor was held, so cli_anchor was the
+    # rewritten log's own and audit-verify passed it (exit 0). Now the replaced anchor is kept (ah:) and returned.
+    signer, log, header = terminal
+    a, b = _server(redis_url, prefix), _server(redis_url, prefix)
+    first = log.anchor()
+    assert a.observe(TERMINAL, header(first, "p1"), signer.public_key()) is None
+    log.close()
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:6]))
+    cut = AuditLog(path, signer, checkpoint_every=5)
+    if probe_on_the_cut:
+        cut.record("result", n=999)
+        assert b.observe(TERMINAL, header(cut.anchor(), "pc"), signer.public_key()) == "ROLLED_BACK"
+    for i in range(8):
+        cut.record("result", n=1000 + i)
+    grown = cut.anchor()
+    assert grown.seq > first.seq and grown.log_id == first.log_id
+    assert b.observe(TERMINAL, header(grown, "p2"), signer.public_key()) is None     # (it extends, as far as B sees)
+    cut.close()
+    restarted = _server(redis_url, prefix)
+    held = restarted.cli_anchor(TERMINAL)
+    assert held == [f"{first.seq}:{first.head}", f"{grown.seq}:{grown.head}"]
+    out = _audit_verify(path, signer, tmp_path, held)
+    assert out.returncode == 2 and "error[AUD_TRUNCATED]" in out.stderr, out.stdout + out.stderr
+    assert _audit_verify(path, signer, tmp_path, held[-1:]).returncode == 0       # the latest alone passes the cut
+    if probe_on_the_cut:           # the flag names the anchor held, whatever it became since
+        rb = restarted.flagged(TERMINAL)["ROLLED_BACK"]
+        assert f"entry {first.seq}:{first.head} was anchored before" in rb.first[1]
+    else:
+        assert restarted.flagged(TERMINAL) == {}
+    for s in (a, b, restarted):
+        s.store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_the_anchor_history_keeps_the_oldest_unfetched_and_flags_what_it_cannot_keep_until_the_bank_fetches(
+        terminal, redis_url, prefix, kind):
+    # The cap (anchor34): a terminal flooding probes must not push the evidence out. With the history full of anchors
+    # the bank has not fetched, the oldest stay, the anchor still moves, and the one it replaced is dropped and
+    # flagged ANCHOR_UNFETCHED (named in the detail); once the bank fetches (cli_anchor), fetched ones make room.
+    from hil.ingest.store import MemoryStore
+    signer, log, header = terminal
+    store = MemoryStore() if kind == "memory" else RedisStore.from_url(redis_url, prefix=prefix)
+    s = AnchorStore(store, history=3)
+    seen = []
+    for i in range(6):                                   # six anchors: five replaced, three kept
+        log.record("result", n=200 + i)
+        seen.append(log.anchor())
+        want = None if i < 4 else "ANCHOR_UNFETCHED"
+        assert s.observe(TERMINAL, header(seen[-1], f"q{i}"), signer.public_key()) == want
+    assert [a.seq for a in s.history(TERMINAL)] == [a.seq for a in seen[:3]]
+    got = s.flagged(TERMINAL)["ANCHOR_UNFETCHED"]
+    assert got.times == 2 and f"entry {seen[3].seq}:{seen[3].head} " in got.first[1] and str(seen[4].seq) in got.last[1]
+    fetched = s.cli_anchor(TERMINAL)
+    assert fetched == [f"{a.seq}:{a.head}" for a in (*seen[:3], seen[5])]
+    for i in range(3):                                   # the fetched make room, oldest first: no flag
+        log.record("result", n=300 + i)
+        seen.append(log.anchor())
+        assert s.observe(TERMINAL, header(seen[-1], f"r{i}"), signer.public_key()) is None
+    assert [a.seq for a in s.history(TERMINAL)] == [a.seq for a in seen[5:8]]
+    assert s.flagged(TERMINAL)["ANCHOR_UNFETCHED"].times == 2
+    store.close()
+
+
 class _Racing:
     """A store through which one server's compare-and-set runs only after ``first`` (the other server's observe)."""
 
@@ -103,11 +184,11 @@ class _Racing:
     def __getattr__(self, name):
         return getattr(self.store, name)
 
-    def swap_anchor(self, terminal_id, expected, new):
+    def swap_anchor(self, terminal_id, expected, new, *rest):
         if self.first is not None:
             first, self.first = self.first, None
             first()
-        return self.store.swap_anchor(terminal_id, expected, new)
+        return self.store.swap_anchor(terminal_id, expected, new, *rest)
 
 
 def test_two_servers_racing_never_move_the_anchor_back_and_each_flag_reason_keeps_its_count(terminal, redis_url,
@@ -180,7 +261,39 @@ def test_records_the_server_does_not_write_are_refused_and_flag_times_never_step
                 with pytest.raises(AnchorUnreadable):
                     s.observe(TERMINAL, header(None), signer.public_key())
                 assert r.hgetall(f"{prefix}af:{TERMINAL}") == {field: value}
+        # review34a (p2_flags): the script checked only the flagged reason's count, so it wrote to a record the reader
+        # refuses (an unknown reason, a bad probe, a leading zero). Now the whole record is checked before any write.
+        pair = b'["a",""]'
+        for foreign in ({b"BOGUS": b"1 1 1"},
+                        {b"MISSING": b"1 1 2", b"MISSING:first": b"junk", b"MISSING:last": b"junk"},
+                        {b"MISSING": b"1 1 00", b"MISSING:first": pair, b"MISSING:last": pair},
+                        {b"MISSING": b"01 1 2", b"MISSING:first": pair, b"MISSING:last": pair},
+                        {b"MISSING": b"0 1 2", b"MISSING:first": pair, b"MISSING:last": pair},
+                        {b"MISSING": b"1 1 2", b"MISSING:first": pair},
+                        {b"MISSING": b"1 1 2", b"MISSING:first": pair, b"MISSING:last": pair,
+                         b"MISSING:other": pair},
+                        {b"MISSING": b"1 1 2", b"MISSING:first": b'["a","b","c"]', b"MISSING:last": pair},
+                        {b"FORGED": b"1 1 2", b"FORGED:first": pair, b"FORGED:last": b'{"1":"a","2":"b"}'}):
+            r.delete(f"{prefix}af:{TERMINAL}")
+            r.hset(f"{prefix}af:{TERMINAL}", mapping=foreign)
+            with pytest.raises(AnchorUnreadable):
+                s.observe(TERMINAL, header(None), signer.public_key())
+            assert r.hgetall(f"{prefix}af:{TERMINAL}") == foreign
+            with pytest.raises(AnchorUnreadable):
+                s.flagged(TERMINAL)
+        # A history or fetched mark not this server's: the compare-and-set that would push to it refuses, unmoved.
         r.delete(f"{prefix}af:{TERMINAL}")
+        log.record("result", n=500)
+        for key, junk in (("ahf", b"x1"), ("ahf", b"007"), ("ah", None)):
+            r.delete(f"{prefix}ahf:{TERMINAL}", f"{prefix}ah:{TERMINAL}")
+            if junk is None:
+                r.set(f"{prefix}ah:{TERMINAL}", b"a string")
+            else:
+                r.set(f"{prefix}{key}:{TERMINAL}", junk)
+            with pytest.raises(AnchorUnreadable):
+                s.observe(TERMINAL, header(log.anchor()), signer.public_key())
+            assert r.get(f"{prefix}a:{TERMINAL}") == good
+        r.delete(f"{prefix}ahf:{TERMINAL}", f"{prefix}ah:{TERMINAL}")
         r.set(f"{prefix}af:{TERMINAL}", b"a string")
         with pytest.raises(AnchorUnreadable):
             s.observe(TERMINAL, header(None), signer.public_key())

@@ -207,7 +207,7 @@ def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ing
     first = log.anchor()
     flags_before = len(store.flags)
     assert submit("anc-1", first).accepted                        # a flag never refuses the probe
-    assert store.cli_anchor(TERMINAL) == f"{first.seq}:{first.head}" and len(store.flags) == flags_before
+    assert store.cli_anchor(TERMINAL) == [f"{first.seq}:{first.head}"] and len(store.flags) == flags_before
     # The log is cut back before the anchor and goes on from there (the rewritten entries are
     # signed with the terminal's key: whoever did it held the terminal).
     log.close()
@@ -221,7 +221,7 @@ def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ing
     pub = tmp_path / "t.pub.pem"
     pub.write_bytes(ingest["signer"].public_key_pem())
     out = subprocess.run([sys.executable, "-m", "agent.cli", "audit-verify", str(tmp_path / "audit.jsonl"),
-                          "--public-key", str(pub), "--anchor", store.cli_anchor(TERMINAL)],
+                          "--public-key", str(pub), *(f"--anchor={a}" for a in store.cli_anchor(TERMINAL))],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "error[AUD_TRUNCATED]" in out.stderr, out.stdout + out.stderr
     c.close()
