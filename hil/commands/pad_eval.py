@@ -31,7 +31,7 @@ def register(sub) -> None:
                         "that, evaluated once; seventeenth: added after that, evaluated once; eighteenth: added after "
                         "that, evaluated once; nineteenth: added after that, evaluated once; twentieth: added after "
                         "that, evaluated once; twentyfirst: added after that, evaluated once; twentysecond: added "
-                        "after that, evaluated once; twentythird: added after that, never looked at); "
+                        "after that, evaluated once; twentythird: added after that, evaluated once); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")

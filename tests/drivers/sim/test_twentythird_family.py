@@ -4,9 +4,10 @@ the sun off a lobby fountain's pool thrown onto the face and the wall as a swimm
 (``reflected.MirrorBall``), its seated people (``identity.SEATED_*``, ``scene.Scene.pose``), and the earlier
 families (the twenty-second included) left as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the twenty-third family: it is the unseen test
-family of the thirty-fourth session, built and not run by its builder. Tests read its lights' fields, its frames'
-light, its people's pose and pools only (rendering checks)."""
+Nothing here computes a verdict, a score or a quality decision on the twenty-third family: it was the unseen test
+family of the thirty-fourth session, built and not run by its builder, evaluated once since (docs/liveness.md, *The
+twenty-third family*) and a development set after that. Tests read its lights' fields, its frames' light, its
+people's pose and pools only (rendering checks)."""
 
 import cv2
 import numpy as np
