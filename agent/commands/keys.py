@@ -4,11 +4,12 @@
   (``sm2-sm3`` for the GM profile); prints its public key (PEM) for the server's registration.
 * ``keys public SPEC``: the public key and key id of any key spec (``file:``, ``pkcs11:``, ``tpm:``).
 * ``keys csr SPEC --cn TERMINAL_ID``: a certificate request for a held mTLS key (P-256), signed by it.
-* ``keys tpm-enrol DIR [--tcti T] [--pcrs sha256:0,...,7] [--owner-auth-env VAR] [--ima-reference PATH]``: create
-  the TPM's signing, mTLS and attestation keys bound to the PCRs as they are now; writes the blobs, their
-  public keys, and ``registration.json`` (attestation key and PCR values) for the server. ``--ima-reference``
-  (pin34): the attestation key quotes PCR 10 too, the registration's ``ima`` names the dot reference's path, and the
-  printed attestation spec sends the kernel's IMA list with every quote.
+* ``keys tpm-enrol DIR [--tcti T] [--pcrs sha256:0,...,7] [--owner-auth-env VAR] [--ima-reference PATH
+  [--ima-allowlist FILE]]``: create the TPM's signing, mTLS and attestation keys bound to the PCRs as they are now;
+  writes the blobs, their public keys, and ``registration.json`` (attestation key and PCR values) for the server.
+  ``--ima-reference`` (pin34): the attestation key quotes PCR 10 too, the registration's ``ima`` names the dot
+  reference's path, and the printed attestation spec sends the kernel's IMA list with every quote; ``--pcrs`` must
+  then hold 0-9 (ima34). ``--ima-allowlist FILE`` (ima34): the release's digests (``sha256sum`` output), registered.
 * ``keys tpm-counter [--tcti T] [--nv 0x018C0A29] [--owner-auth-env VAR] [--platform [--platform-auth-env VAR]]
   [--names]``: define the TPM NV counter the audit log's lockout entries advance (sec29; ``[audit] tpm_counter``)
   and, at the next index, the NV extend index their hashes are extended into (sec30; whichever of the two is
@@ -52,6 +53,9 @@ def register(sub) -> None:
     t.add_argument("--ima-reference", default=None, metavar="PATH",
                    help="pin34: the dot reference file's absolute path, which the kernel's IMA measures: the "
                         "attestation key quotes PCR 10 too and the registration names the path (docs/keys.md)")
+    t.add_argument("--ima-allowlist", default=None, metavar="FILE",
+                   help="ima34: `sha256sum` output (or one digest a line) of every file the agent's uid may read or "
+                        "execute in this release: the server refuses any attested measurement not on it")
     t.set_defaults(func=tpm_enrol)
     n = ks.add_parser("tpm-counter", help="define the TPM NV counter the audit log's lockout entries advance")
     n.add_argument("--tcti", default="device:/dev/tpmrm0")
@@ -136,6 +140,18 @@ def tpm_counter(args) -> int:
 IMA_LIST = "/sys/kernel/security/ima/binary_runtime_measurements"
 
 
+def _allowlist(path: str) -> list[str]:
+    """An IMA allowlist file: ``sha256sum`` lines (``<hex>  <path>``) or bare digests; blank and ``#`` lines skipped."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyStoreError(f"cannot read the IMA allowlist {path}: {exc}") from None
+    out = [line.split()[0].lower() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not out:
+        raise KeyStoreError(f"the IMA allowlist {path} holds no digest")
+    return out
+
+
 def tpm_enrol(args) -> int:
     from agent.security.tpm import enrol
     auth = _owner_auth(args)
@@ -144,7 +160,9 @@ def tpm_enrol(args) -> int:
     reg = d / "registration.json"
     if reg.exists():
         raise KeyStoreError(f"{reg} already exists; refusing to overwrite it")
-    e = enrol(d, tcti=args.tcti, pcrs=args.pcrs, owner_auth=auth, ima_reference=args.ima_reference)
+    allow = _allowlist(args.ima_allowlist) if args.ima_allowlist else None
+    e = enrol(d, tcti=args.tcti, pcrs=args.pcrs, owner_auth=auth, ima_reference=args.ima_reference,
+              ima_allowlist=allow)
     spec = f"tpm:key={{}};tcti={args.tcti}"
     for name, path in (("signing", e.signing), ("mtls", e.mtls)):
         s = load_signer(spec.format(path))

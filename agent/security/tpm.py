@@ -43,6 +43,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -499,22 +500,41 @@ class Enrolment:
 
 
 IMA_PCR = 10                             # the kernel's IMA measurements (pin34)
+BOOT_PCRS = tuple(range(10))             # boot_aggregate over the SHA-256 bank: PCRs 0-9 (ima_calc_boot_aggregate)
+
+
+def canonical_path(path: str) -> bool:
+    """An absolute path as the kernel names a file in ``n-ng``: no ``.``/``..`` component, no doubled or trailing
+    slash, no NUL (``/etc//x`` or ``/etc/../etc/x`` never matches an entry; registration refuses them)."""
+    return (path.startswith("/") and not path.startswith("//") and posixpath.normpath(path) == path
+            and "\0" not in path and 1 < len(path.encode()) <= 4096)
 
 
 def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: str = "sha256:0,1,2,3,4,5,6,7",
-          owner_auth: str | None = None, ima_reference: str | None = None) -> Enrolment:
+          owner_auth: str | None = None, ima_reference: str | None = None,
+          ima_allowlist: list[str] | None = None) -> Enrolment:
     """Create the signing key, the mTLS key (both bound to ``pcrs`` as they are now) and the
     attestation key (quoting ``pcrs``) as blobs in ``directory``; never overwrites. ``ima_reference`` (pin34): the
     dot reference file's path on this terminal, measured by the kernel's IMA: the attestation key quotes PCR 10 too
     (replayed by the server from the list, not registered: the signing keys are not bound to it, it moves with every
-    measurement), and the registration names the path under ``ima``."""
+    measurement), and the registration names the path under ``ima``. ima34: ``pcrs`` must hold 0-9 (the list's
+    ``boot_aggregate`` is their SHA-256; 8-9 hold the kernel and its command line), the path must be canonical, and
+    ``ima_allowlist`` (SHA-256 hex digests of every file the agent's uid may read or execute in this release) is
+    registered for the server to refuse any attested measurement not on it (``IMA_UNLISTED``)."""
     tss = _tss()
     sel = PcrSelection.parse(pcrs)
     quoted = sel
     if ima_reference is not None:
-        if sel.bank != "sha256" or IMA_PCR in sel.indices or not ima_reference.startswith("/"):
-            raise KeyStoreError("IMA enrolment needs a sha256 PCR selection without PCR 10 and an absolute path")
+        if sel.bank != "sha256" or IMA_PCR in sel.indices or not set(BOOT_PCRS) <= set(sel.indices):
+            raise KeyStoreError("IMA enrolment needs a sha256 PCR selection holding PCRs 0-9 and not 10 "
+                                "(boot_aggregate covers 0-9; 8-9 hold the kernel and its command line)")
+        if not canonical_path(ima_reference):
+            raise KeyStoreError("IMA enrolment needs the reference's canonical absolute path (no '.', '..', '//' "
+                                "or trailing '/'): the kernel names the file canonically")
         quoted = PcrSelection(sel.bank, tuple(sorted(sel.indices + (IMA_PCR,))))
+    if ima_allowlist is not None and (ima_reference is None or not ima_allowlist or not all(
+            len(h) == 64 and all(c in "0123456789abcdef" for c in h) for h in ima_allowlist)):
+        raise KeyStoreError("an IMA allowlist needs --ima-reference and SHA-256 hex digests (lowercase)")
     d = Path(directory)
     paths = {name: d / f"{name}.tpmkey" for name in ("signing", "mtls", "attestation")}
     for p in paths.values():
@@ -541,6 +561,8 @@ def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: 
                                     "pcrs": {str(i): v.hex() for i, v in zip(sel.indices, values, strict=True)}}
     if ima_reference is not None:
         registration["ima"] = {"pcr": IMA_PCR, "dot_reference": ima_reference}
+        if ima_allowlist is not None:
+            registration["ima"]["allowlist"] = sorted(set(ima_allowlist))
     return Enrolment(paths["signing"], paths["mtls"], paths["attestation"], registration)
 
 

@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.security.tpm import nv_certify_qualifier, quote_qualifier
 from agent.uplink.seal import ProbeRejected
-from hil.ingest.ima import IMA_PCR
+from hil.ingest.ima import BOOT_PCRS, IMA_PCR, canonical_path
 from hil.ingest.store import MemoryStore, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -111,6 +111,9 @@ class AttestationPolicy:
     # pin34: the dot reference's path on the terminal, measured by the kernel's IMA into PCR 10, which the quote
     # covers too and the server replays from the probe's list (hil/ingest/ima.py); None: no IMA
     ima_reference: str | None = None
+    # ima34: the release's allowlist of SHA-256 file digests every attested IMA entry must be on (IMA_UNLISTED);
+    # None: only the reference's path is checked (a swap read under another name passes: docs/keys.md)
+    ima_allowlist: frozenset[bytes] | None = None
 
     @property
     def pcrs(self) -> tuple[int, ...]:
@@ -131,7 +134,7 @@ class AttestationPolicy:
         if bank not in BANK_ALG or not expected or not all(0 <= i < MAX_PCRS for i in expected) \
                 or any(len(v) != BANK_SIZE[bank] for v in expected.values()):
             raise ValueError("attestation registration has a bad PCR bank, index or value length")
-        return cls(key, bank, expected, _pinned(doc), _ima(doc, bank, expected))
+        return cls(key, bank, expected, _pinned(doc), *_ima(doc, bank, expected))
 
     @classmethod
     def load(cls, path: str | Path) -> AttestationPolicy:
@@ -141,17 +144,34 @@ class AttestationPolicy:
             raise ValueError(f"cannot read attestation registration {path}: {exc}") from None
 
 
-def _ima(doc: dict[str, Any], bank: str, expected: dict[int, bytes]) -> str | None:
-    """The registration's ``ima`` (pin34): ``{"pcr": 10, "dot_reference": "/absolute/path"}``, PCR 10 not pinned."""
+MAX_ALLOWLIST = 1 << 20                 # digests in a registration's IMA allowlist
+
+
+def _ima(doc: dict[str, Any], bank: str, expected: dict[int, bytes]) -> tuple[str | None, frozenset[bytes] | None]:
+    """The registration's ``ima`` (pin34, ima34): ``{"pcr": 10, "dot_reference": "/canonical/path"[, "allowlist":
+    [sha256 hex, ...]]}``; PCR 10 not pinned, PCRs 0-9 pinned (the list's ``boot_aggregate`` is checked against them,
+    and 8-9 hold the kernel and its command line: a boot without IMA must move them)."""
     ima = doc.get("ima")
     if ima is None:
-        return None
-    if not (isinstance(ima, dict) and set(ima) == {"pcr", "dot_reference"} and ima["pcr"] == IMA_PCR
-            and isinstance(ima["dot_reference"], str) and ima["dot_reference"].startswith("/")
-            and 1 < len(ima["dot_reference"]) <= 4096 and bank == "sha256" and IMA_PCR not in expected):
+        return None, None
+    if not (isinstance(ima, dict) and {"pcr", "dot_reference"} <= set(ima) <= {"pcr", "dot_reference", "allowlist"}
+            and ima["pcr"] == IMA_PCR and isinstance(ima["dot_reference"], str) and bank == "sha256"
+            and IMA_PCR not in expected):
         raise ValueError("attestation registration's ima needs pcr 10 (sha256 bank, not among pcrs) and the dot "
                          "reference's absolute path, as capture-agent keys tpm-enrol --ima-reference writes it")
-    return str(ima["dot_reference"])
+    if not canonical_path(ima["dot_reference"]):
+        raise ValueError("attestation registration's ima dot_reference is not a canonical absolute path (no '.', "
+                         "'..', '//' or trailing '/'): the kernel names the file canonically")
+    if not set(BOOT_PCRS) <= set(expected):
+        raise ValueError("attestation registration's ima needs PCRs 0-9 registered (IMA_PCRS: boot_aggregate covers "
+                         "them; 8-9 hold the kernel and its command line): enrol with --pcrs sha256:0,...,9")
+    allow = ima.get("allowlist")
+    if allow is None:
+        return ima["dot_reference"], None
+    if not (isinstance(allow, list) and 0 < len(allow) <= MAX_ALLOWLIST
+            and all(isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h) for h in allow)):
+        raise ValueError("attestation registration's ima allowlist is not a list of SHA-256 hex digests")
+    return ima["dot_reference"], frozenset(bytes.fromhex(h) for h in allow)
 
 
 def _pinned(doc: dict[str, Any]) -> dict[str, PinnedNv] | None:

@@ -12,6 +12,7 @@ from cryptography import x509
 
 from agent import config
 from agent.cli import main
+from agent.commands.keys import IMA_LIST
 from agent.daemon import check_profile, uplink_settings
 from agent.errors import ConfigError
 from agent.security.keys import FileSigner, KeyPermissionError, generate_pkcs11_key, load_signer
@@ -54,6 +55,16 @@ def test_tpm_enrol_writes_what_the_daemon_and_the_server_need(tmp_path, capsys):
         assert s.public_key_pem() == (tmp_path / "tpm" / "signing.pub.pem").read_bytes()
         s.close()
         assert main(["keys", "tpm-enrol", str(tmp_path / "tpm"), "--tcti", tcti]) == 2   # never overwrites
+        # ima34: the release's allowlist from `sha256sum` output, registered with the reference's path
+        (tmp_path / "release.sha256").write_text(f"# release\n{'AB' * 32}  /opt/a.py\n\n{'cd' * 32}\n")
+        ima = ["keys", "tpm-enrol", str(tmp_path / "ima"), "--tcti", tcti, "--pcrs", "sha256:0,1,2,3,4,5,6,7,8,9",
+               "--ima-reference", "/etc/capture-agent/dot-reference.json"]
+        assert main([*ima, "--ima-allowlist", str(tmp_path / "missing")]) == 2
+        assert main([*ima, "--ima-allowlist", str(tmp_path / "release.sha256")]) == 0
+        assert json.loads(capsys.readouterr().out)["attestation"].endswith(";ima=" + IMA_LIST)
+        reg = json.loads((tmp_path / "ima" / "registration.json").read_text())
+        assert reg["ima"] == {"pcr": 10, "dot_reference": "/etc/capture-agent/dot-reference.json",
+                              "allowlist": ["ab" * 32, "cd" * 32]}
 
 
 def _settings(tmp_path, keys: str, uplink_key: str):

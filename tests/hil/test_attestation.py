@@ -10,11 +10,13 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import agent.daemon
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key
 from agent.security.tpm import counter_registration, define_counter, enrol, load_attestor, load_monotonic
@@ -89,7 +91,8 @@ def env(tmp_path_factory):
         ref.parent.mkdir(parents=True)
         ref.write_bytes(ENROLLED_BYTES)
         kernel = FakeImaKernel(tcti, d / "root")                         # boots: boot_aggregate into PCR 10
-        ima = enrol(d / "ima", tcti=tcti, pcrs="sha256:0,7", ima_reference=str(ref))
+        ima = enrol(d / "ima", tcti=tcti, pcrs="sha256:0,1,2,3,4,5,6,7,8,9", ima_reference=str(ref),
+                    ima_allowlist=[hashlib.sha256(Path(agent.daemon.__file__).read_bytes()).hexdigest()])
         e = enrol(d / "tpm", tcti=tcti, pcrs="sha256:0,7,16")
         other = enrol(d / "other", tcti=tcti, pcrs="sha256:0,7,16")       # a second attestation key
         ca = pki.make_ca()
@@ -246,7 +249,9 @@ def test_a_report_naming_a_reference_that_is_not_a_digest_is_malformed(env):
 
 def test_the_dot_reference_measured_by_the_kernel_binds_where_the_daemons_word_does_not(env):
     # pin34, over the wire: the IMA terminal's AK quotes PCR 10 and sends the kernel's list; the server replays it.
-    assert env["ima_registration"]["ima"] == {"pcr": 10, "dot_reference": str(env["ref"])}
+    code = Path(agent.daemon.__file__)
+    assert env["ima_registration"]["ima"] == {"pcr": 10, "dot_reference": str(env["ref"]),
+                                              "allowlist": [hashlib.sha256(code.read_bytes()).hexdigest()]}
     assert "10" not in env["ima_registration"]["pcrs"]           # replayed, never registered as a value
     kernel, ref = env["kernel"], env["ref"]
     ak = env["ima_ak"]
@@ -254,9 +259,17 @@ def test_the_dot_reference_measured_by_the_kernel_binds_where_the_daemons_word_d
              "dot_reference": ENROLLED_REF}
     r = submit(env, IMA_TERMINAL, **probe)
     assert r.reason == "DOT_REFERENCE_MISSING" and "measured" in r.detail, r.detail    # the daemon never read it
-    kernel.open_for_read(ref)                                    # the daemon's start reads the reference
+    kernel.open_for_read(code)                                   # the daemon's start reads its code (listed)
+    kernel.open_for_read(ref)                                    # ... and the reference
     r = submit(env, IMA_TERMINAL, **probe)
     assert r.accepted, r.detail
+    # ima34: the swapped reference read under another name by a daemon patched to name the pinned digest: the
+    # registered path's entries are the genuine file's, but its content is not on the release's allowlist.
+    alias = ref.with_name("dot-reference.d.json")
+    alias.write_bytes(SWAPPED_BYTES)
+    kernel.open_for_read(alias)
+    r = submit(env, IMA_TERMINAL, **probe)
+    assert r.reason == "ATTESTATION_FAILED" and r.detail.startswith("IMA_UNLISTED"), (r.reason, r.detail)
     r = submit(env, IMA_TERMINAL, quote_for=probe["quote_for"], dot_reference=ENROLLED_REF)     # no list sent
     assert r.reason == "ATTESTATION_FAILED" and r.detail.startswith("IMA_REPLAY"), (r.reason, r.detail)
     # Root swaps the file and restarts a daemon patched to name the pinned digest: the pin alone passes it
@@ -320,6 +333,7 @@ def test_bad_registrations_are_refused(doc, env):
     with pytest.raises(ValueError):
         AttestationPolicy.from_registration(good)
     for ima in ({"pcr": 9, "dot_reference": "/etc/r.json"}, {"pcr": 10, "dot_reference": "r.json"},
+                {"pcr": 10, "dot_reference": "/etc/x/../r.json"}, {"pcr": 10, "dot_reference": "/etc//r.json"},
                 {"pcr": 10}, {"pcr": 10, "dot_reference": "/etc/r.json", "more": 1}, "/etc/r.json"):
         with pytest.raises(ValueError, match="ima"):             # pin34
             AttestationPolicy.from_registration({**env["ima_registration"], "ima": ima})
