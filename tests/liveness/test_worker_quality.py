@@ -136,6 +136,7 @@ BAD = [
     ("face", {"bbox": [0, 0, float("nan"), 10]}), ("face", {"bbox": [0, 0, 1e9, 10]}), ("face", [0, 0, 10, 10]),
     ("face", {"bbox": [0, 0, 10, 10], "landmarks": [[1, 2, 3]]}),     # nothing of the face but its box
     ("ir_bright_end", -0.5), ("ir_bright_end", 70000.0), ("ir_bright_end", "200"), ("ir_bright_end", float("nan")),
+    ("progress", "100"), ("face", {"bbox": "all"}),
 ]
 
 
@@ -152,7 +153,11 @@ def test_inconsistent_assessments_are_refused():
     assert check_assessment(dict(GOOD), 0, 0) is None                                  # no colour frame
 
 
-@pytest.mark.parametrize("field, value", [("prompt", "SEND_MONEY"), ("progress", "100"), ("face", {"bbox": "all"})])
+# One tampered field through the supervisor: every malformed assessment takes the same path (``check_assessment``
+# returns None, the supervisor fails the loop and kills the worker), and each case costs a worker's restart
+# (its models and warm-up); which fields are malformed is ``BAD``'s subject above, in process (wq34: the
+# cases ("progress", "100") and ("face", {"bbox": "all"}) moved there from here).
+@pytest.mark.parametrize("field, value", [("prompt", "SEND_MONEY")])
 def test_a_malformed_assessment_fails_with_a_stable_code_and_the_worker_is_replaced(sup, sets, monkeypatch, field,
                                                                                      value):
     real = sup._expect

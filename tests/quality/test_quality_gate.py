@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -201,7 +202,10 @@ def test_closed_eyes_are_caught_during_a_blink(gate):
     cam = drivers.open("sim://?realtime=0&seed=0")
     cam.start()
     seen_closed = False
-    for fs in framesets(cam, 45, per_frameset=True):      # realtime=0: bounded by frames, not the clock
+    # realtime=0: bounded by frames, not the clock. Seed 0 blinks over framesets 19-27 (closed > 0.9 at
+    # 21-22); 32 framesets hold 19 open-eyed ones before it and 4 after the lids are open again, so a
+    # gate that never clears a closed-eye failure (or holds it over a window) still fails here (was 45).
+    for fs in framesets(cam, 32, per_frameset=True):
         r = gate.evaluate(align_frameset(fs))
         if cam.scene.eyes_closed > 0.9:
             seen_closed = True
@@ -223,9 +227,7 @@ def test_depth_completeness_is_judged_over_the_window(gate):
     # One frame with a bad patch of depth neither fails nor passes a capture: the median of the window.
     from agent.pipeline.align import AlignedFrameSet
     gate.reset()
-    cam = drivers.open("sim://?realtime=0&seed=4")
-    with cam:
-        sets = list(framesets(cam, 4, per_frameset=True))
+    sets = _seed4_sets()
     reports = []
     for k, fs in enumerate(sets):
         a = align_frameset(fs)
@@ -247,9 +249,7 @@ def test_something_in_front_of_the_face_is_an_occluder(gate):
     from agent.face.pose import depth_at
     from agent.pipeline.align import AlignedFrameSet
     gate.reset()
-    cam = drivers.open("sim://?realtime=0&seed=4")
-    with cam:
-        fs = next(framesets(cam, 1, per_frameset=True))
+    fs = _seed4_sets()[0]
     a = align_frameset(fs)
     clean = gate.evaluate(a)
     lm = clean.face.mesh.landmarks
@@ -355,12 +355,27 @@ def test_per_channel_thresholds_and_bad_config():
 CAPPED = "&family=sixteenth&identity=87"          # wears a peaked cap (drivers/sim/identity.CAP_*)
 
 
-def _capped_frames(n: int = 3):
+@functools.cache
+def _capped_sets() -> tuple:
+    """The capped wearer's first three framesets, rendered once for the module (read only: the tests
+    build edited copies with ``_in_front``)."""
     from drivers.sim.identity import Identity
     assert Identity.draw(87, "sixteenth").cap is not None
     cam = drivers.open("sim://?realtime=0" + CAPPED)
     with cam:
-        return [align_frameset(fs) for fs in framesets(cam, n, per_frameset=True)]
+        return tuple(framesets(cam, 3, per_frameset=True))
+
+
+def _capped_frames(n: int = 3):
+    return [align_frameset(fs) for fs in _capped_sets()[:n]]
+
+
+@functools.cache
+def _seed4_sets() -> tuple:
+    """``seed=4``'s first four framesets, rendered once for the module (read only)."""
+    cam = drivers.open("sim://?realtime=0&seed=4")
+    with cam:
+        return tuple(framesets(cam, 4, per_frameset=True))
 
 
 def _in_front(a, lm, rows: slice, surface_m: float = 0.04):
@@ -436,6 +451,4 @@ def test_a_brim_low_over_the_eyes_asks_for_the_cap_off(gate):
 
 
 def _bare_frame():
-    cam = drivers.open("sim://?realtime=0&seed=4")
-    with cam:
-        return align_frameset(next(framesets(cam, 1, per_frameset=True)))
+    return align_frameset(_seed4_sets()[0])
