@@ -26,7 +26,7 @@ import importlib
 import math
 import numbers
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -248,6 +248,13 @@ class Camera(abc.ABC):
     @abc.abstractmethod
     def stop(self) -> None: ...
 
+    def select_streams(self, kinds: Iterable[StreamKind]) -> None:
+        """Before ``start``: the streams the caller will read (one stream of a device's, e.g. depth and
+        IR without colour). A camera that can leave the others out does (the simulator renders no frame
+        of theirs); any other streams what it always does, and its reader picks what it needs
+        (``profiles`` says what comes)."""
+        return None
+
     # Optional capabilities --------------------------------------------------------------
     def set_projector(self, on: bool) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot switch its IR projector")
@@ -387,6 +394,9 @@ class CameraWrapper(Camera):
 
     def stop(self) -> None:
         self.inner.stop()
+
+    def select_streams(self, kinds: Iterable[StreamKind]) -> None:
+        self._forward("select_streams", kinds)
 
     def set_projector(self, on: bool) -> None:
         self._forward("set_projector", on)

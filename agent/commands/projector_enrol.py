@@ -18,13 +18,16 @@ import drivers
 from agent.liveness.challenge import dot_energy, projector_states
 from agent.liveness.dotref import DotReference, EnrolmentFailed, EnrolPair, PatternNotSeen, enrol
 from agent.pipeline.frames import FramesetReader
-from drivers.frame import FrameSet
+from drivers.frame import FrameSet, StreamKind
 
 # Frames in each projector state before it is switched: the sim's and a D4xx's command latency
 # (up to 3 frames) still leaves settled frames of each state.
 RUN_FRAMES = 4
 SETTLE_FRAMES = 10
 DEFAULT_PAIRS = 12
+# What an enrolment reads: IR and the lit frame's depth, never colour (a camera that can leave it out
+# does: the simulator then renders none).
+ENROL_STREAMS = (StreamKind.DEPTH, StreamKind.IR)
 # What a technician can change when no pattern was seen: the usual cause is daylight's infrared behind
 # the board (a kiosk facing a glazed street front) drowning the dots on the far surface.
 NOT_SEEN_ADVICE = ("point the camera at a plain matte wall 1.2 m or more away, with no window, glazing or "
@@ -88,6 +91,7 @@ def enrol_uris(uris: list[str], pairs: int = DEFAULT_PAIRS, *, pause: bool = Fal
         if pause:
             input(f"scene {len(fxs) + 1} of {len(uris)}: set it up, then press Enter ")
         cam = drivers.open(uri)
+        cam.select_streams(ENROL_STREAMS)
         with cam:
             got, fx = collect_pairs(cam, pairs)
         all_pairs += got

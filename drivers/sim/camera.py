@@ -16,6 +16,7 @@ import math
 import numbers
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -245,6 +246,9 @@ class SimCamera(Camera):
         self.scene: SceneState | None = None
         self._pre_depth: list[dict[bool, _DepthTick]] | None = None
         self._pre_color: list[_ClipColor] | None = None
+        # ``select_streams`` without colour: its frames are not made (projector-enrol reads IR and depth), their
+        # random draws still taken, so that the IR and depth frames are the ones a camera with colour gives.
+        self._color_on = True
 
     # --- Camera API --------------------------------------------------------------------------
     @property
@@ -261,11 +265,22 @@ class SimCamera(Camera):
 
     def profiles(self) -> list[StreamProfile]:
         d, ci = self._depth_intr, self._color_view.intrinsics
-        return [
-            StreamProfile(StreamKind.COLOR, ci.width, ci.height, self._color_fps, PixelFormat.BGR8, 0, ci),
+        color = [StreamProfile(StreamKind.COLOR, ci.width, ci.height, self._color_fps, PixelFormat.BGR8, 0, ci)]
+        return (color if self._color_on else []) + [
             StreamProfile(StreamKind.DEPTH, d.width, d.height, self._depth_fps, PixelFormat.Z16, 0, d),
             StreamProfile(StreamKind.IR, d.width, d.height, self._depth_fps, PixelFormat.Y8, 1, d),
         ]
+
+    def select_streams(self, kinds: Iterable[StreamKind]) -> None:
+        """Before ``start``: colour, or not. Depth and IR come from one imager, rendered together, and always
+        come; a selection without colour makes no colour frame (``_skip_color``)."""
+        wanted = set(kinds)
+        if not wanted or not wanted <= {StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR}:
+            raise InvalidSetting(f"the simulator streams colour, depth and IR, not {sorted(k.value for k in wanted)}")
+        with self._lock:
+            if self._started:
+                raise InvalidSetting("streams are selected before start()")
+            self._color_on = StreamKind.COLOR in wanted
 
     def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
         geo = {StreamKind.DEPTH: Extrinsics.identity(), StreamKind.IR: Extrinsics.identity(),
@@ -495,12 +510,13 @@ class SimCamera(Camera):
     def _init_auto_exposure(self) -> None:
         c = self.cfg
         objs, planes, _ = self._objects(0.0)
-        cmaps = self._render(self._color_view, objs, planes, projector=False)
-        irr = self._street_color(self._shaded_color(color_irradiance(cmaps, c.lux, c.cct, None, self._scene.panel_lux),
-                                                    cmaps), cmaps, c.lux, 0.0)
-        for _ in range(6):
-            self._ae.update(metered_level(irr, self._ae), rate=1.0)
-        self._update_awb(rate=1.0)
+        if self._color_on:                  # a camera without colour (``select_streams``) has no colour AE to settle
+            cmaps = self._render(self._color_view, objs, planes, projector=False)
+            lit = color_irradiance(cmaps, c.lux, c.cct, None, self._scene.panel_lux)
+            irr = self._street_color(self._shaded_color(lit, cmaps), cmaps, c.lux, 0.0)
+            for _ in range(6):
+                self._ae.update(metered_level(irr, self._ae), rate=1.0)
+            self._update_awb(rate=1.0)
         # The IR auto-exposure starts settled on what the imager sees at start (a spliced stream
         # was recorded at the exposure the camera settles on with its projector on).
         pixels_on = True if self._injector is not None and self._injector.fixed_ir_exposure \
@@ -1054,6 +1070,9 @@ class SimCamera(Camera):
     def _produce_color(self) -> None:
         c = self.cfg
         k = self._color_tick
+        if not self._color_on:
+            self._skip_color()
+            return
         self._color_tick += 1
         rgb = self._screen_at(k)
         lit = c.screen_nits > 0 and max(rgb) > 0
@@ -1079,6 +1098,26 @@ class SimCamera(Camera):
                            sensor_timestamp_us=int(ts * 1000))
         self._deliver(StreamKind.COLOR, f.color, PixelFormat.BGR8, ts, COLOR_LATENCY_MS, k, md,
                       self._color_view.intrinsics)
+
+    def _skip_color(self) -> None:
+        """A colour frame not made (colour not selected): its tick passes, the screen's timeline moves on,
+        and its draws are taken as :meth:`_produce_color` takes them (the exposure's noise window, the
+        timestamp's jitter, the white balance's wobble, a drop), so the IR and depth frames after it
+        are bit for bit a camera's with colour. The colour auto-exposure stays where it was."""
+        c = self.cfg
+        k = self._color_tick
+        self._color_tick += 1
+        rgb = self._screen_at(k)
+        self._screen.forget_before(k - 1)
+        if self.scene is not None:
+            self.scene = dataclasses.replace(self.scene, illumination=rgb)
+        ci = self._color_view.intrinsics
+        self._noise.skip((ci.height, ci.width, 3))
+        if c.jitter_ms > 0:
+            self._rng.normal(0.0, c.jitter_ms)
+        self._rng.normal(0, 0.02)
+        if c.drop > 0:
+            self._rng.random()
 
     def _remember(self, kind: StreamKind, k: int, truth: np.ndarray) -> None:
         self._gt[(kind, k)] = truth

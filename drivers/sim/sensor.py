@@ -91,6 +91,12 @@ class NoiseBank:
         off = int(self._rng.integers(0, self.SIZE + 1_000_000 - n))
         return self._buf[off:off + n].reshape(shape)
 
+    def skip(self, shape: tuple[int, ...]) -> None:
+        """Advance as :meth:`normal` would for a window of ``shape``, taking nothing (a frame not made:
+        the draws after it are the ones they would have been)."""
+        n = int(np.prod(shape))
+        self._rng.integers(0, self.SIZE + 1_000_000 - n)
+
 
 def illuminant_bgr(cct: float) -> np.ndarray:
     """Relative B, G, R content of a black-body-like source (normalised to G = 1)."""

@@ -4,8 +4,6 @@ and predicts the dots of a third scene."""
 
 from __future__ import annotations
 
-import contextlib
-
 import cv2
 import numpy as np
 
@@ -68,7 +66,9 @@ def test_no_pattern_seen_tells_the_technician_what_to_change(tmp_path, capsys, m
     # pairs agree at best -1.00 ...: no fixed projector pattern seen" and nothing on what to do (main);
     # the code stays, the text now says to face a plain wall with no window or street behind the board.
     monkeypatch.setattr(projector_enrol, "collect_pairs", _backlit_pairs)
-    monkeypatch.setattr(drivers, "open", lambda uri: contextlib.nullcontext())   # (no scene rendered)
+    unrendered = drivers.open(BASE)                      # opened, never started: no scene rendered
+    monkeypatch.setattr(drivers, "open", lambda uri: unrendered)
+    monkeypatch.setattr(unrendered, "start", lambda: None)
     out = tmp_path / "dots.npz"
     assert main(["projector-enrol", BASE + "&subject=print&distance_mm=450", BASE + "&subject=none",
                  "--out", str(out), "--pairs", "2"]) == 2

@@ -238,3 +238,53 @@ def test_a_prerendered_colour_frame_is_exposed_at_the_lock_it_is_played_under():
     centre = (slice(h // 4, 3 * h // 4), slice(w // 4, 3 * w // 4))
     level = lambda f: float(_LINEAR[f.pixels[centre]].mean())  # noqa: E731
     assert level(after) / level(before) == pytest.approx(e1 / e0, rel=0.03)
+
+
+def _depth_and_ir(uri: str, ticks: int, select: bool) -> tuple[list[tuple], set[StreamKind], set[StreamKind]]:
+    """``ticks`` depth ticks' depth and IR frames (pixels, timestamp, counter, metadata) of a camera with
+    colour or (``select``) without, the projector switched off and on and the screen lit on the way."""
+    cam = drivers.open(uri)
+    if select:
+        cam.select_streams((D, IR))
+    out: list[tuple] = []
+    kinds: set[StreamKind] = set()
+    with cam:
+        while len(out) < 2 * ticks:
+            f = cam.read(timeout_s=5)
+            kinds.add(f.stream)
+            if f.stream is not C:
+                out.append((f.stream, f.pixels.tobytes(), f.timestamp_ms, f.frame_number, f.metadata))
+            if f.stream is IR and f.frame_number in (2, 5):
+                cam.set_projector(f.frame_number == 5)
+                cam.set_illumination((1.0, 0.6, 0.2), 2.0)
+        profiled = {p.kind for p in cam.profiles()}
+    return out, kinds, profiled
+
+
+def test_a_camera_without_colour_gives_the_depth_and_ir_a_camera_with_colour_gives(monkeypatch):
+    # projector-enrol selects depth and IR (``select_streams``): the simulator makes no colour frame but
+    # takes its random draws (noise window, jitter, white balance, drops), so the enrolment's frames, and
+    # every figure pinned on them, are those of the camera streaming colour. The kiosk's screen (lit here)
+    # leaks into the IR under ``ir_leak``, and frames are dropped, so each draw the colour frame takes shows.
+    uri = "sim://?realtime=0&subject=print&distance_mm=450&ir_leak=1&drop=0.15&seed=5"
+    with_colour, kinds, profiled = _depth_and_ir(uri, 6, select=False)
+    without, kinds_sel, profiled_sel = _depth_and_ir(uri, 6, select=True)
+    assert kinds == profiled == {C, D, IR} and kinds_sel == profiled_sel == {D, IR}
+    assert max(f[3] for f in with_colour) >= 6                # frames were dropped on the way
+    assert without == with_colour
+    # A draw left out shows: the same camera with its colour frames' noise windows not taken differs.
+    cam = drivers.open(uri)
+    cam.select_streams((D, IR))
+    monkeypatch.setattr(cam._noise, "skip", lambda shape: None)
+    with cam:
+        first = [cam.read(timeout_s=5) for _ in range(6)]
+    assert [(f.stream, f.pixels.tobytes()) for f in first] != [(s, p) for s, p, *_ in with_colour[:6]]
+
+
+def test_streams_are_selected_before_start_and_only_the_simulators():
+    cam = drivers.open("sim://?realtime=0")
+    with pytest.raises(drivers.InvalidSetting, match="colour, depth and IR"):
+        cam.select_streams(())
+    cam.select_streams((D, IR, C))
+    with cam, pytest.raises(drivers.InvalidSetting, match="before start"):
+        cam.select_streams((D, IR))
