@@ -61,12 +61,9 @@ def _audit_verify(path, signer, tmp_path, anchors: list[str]) -> subprocess.Comp
                            *_anchor_args(anchors)], capture_output=True, text=True, timeout=60)
 
 
-def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_verify_proves_the_cut(
-        terminal, tmp_path, redis_url, prefix):
-    # Before sec34, each server held anchors in its own memory: the terminal's root cut the log back past an anchor
-    # server A held and sent the next probe to server B (the balancer's choice, or his, by timing his retries), and B
-    # took the cut log's anchor as the first: no flag anywhere B's operator looks, and B's cli_anchor was the cut
-    # log's own, so `audit-verify --anchor` with it passed the cut log (exit 0). Now B checks against what A held.
+def _held_then_cut(terminal, tmp_path, redis_url, prefix):
+    """Two servers on one store; server A holds the terminal's anchor at its log's end; root then cuts the log
+    back to its first 6 entries. Returns the servers, the anchor A held, the cut log and its path."""
     signer, log, header = terminal
     a, b = _server(redis_url, prefix), _server(redis_url, prefix)
     first = log.anchor()
@@ -74,7 +71,17 @@ def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_v
     log.close()
     path = tmp_path / "audit.jsonl"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:6]))
-    cut = AuditLog(path, signer, checkpoint_every=5)
+    return a, b, first, AuditLog(path, signer, checkpoint_every=5), path
+
+
+def test_a_log_cut_back_and_sent_to_a_second_server_is_flagged_there_and_audit_verify_proves_the_cut(
+        terminal, tmp_path, redis_url, prefix):
+    # Before sec34, each server held anchors in its own memory: the terminal's root cut the log back past an anchor
+    # server A held and sent the next probe to server B (the balancer's choice, or his, by timing his retries), and B
+    # took the cut log's anchor as the first: no flag anywhere B's operator looks, and B's cli_anchor was the cut
+    # log's own, so `audit-verify --anchor` with it passed the cut log (exit 0). Now B checks against what A held.
+    signer, log, header = terminal
+    a, b, first, cut, path = _held_then_cut(terminal, tmp_path, redis_url, prefix)
     cut.record("result", n=99)
     assert b.observe(TERMINAL, header(cut.anchor(), "p2"), signer.public_key()) == "ROLLED_BACK"
     cut.close()
@@ -114,13 +121,7 @@ def test_a_cut_log_grown_past_the_held_anchor_keeps_the_anchor_it_replaced_and_a
     # ROLLED_BACK). Same log, a later entry: B took it, and only the latest anchor was held, so cli_anchor was the
     # rewritten log's own and audit-verify passed it (exit 0). Now the replaced anchor is kept (ah:) and returned.
     signer, log, header = terminal
-    a, b = _server(redis_url, prefix), _server(redis_url, prefix)
-    first = log.anchor()
-    assert a.observe(TERMINAL, header(first, "p1"), signer.public_key()) is None
-    log.close()
-    path = tmp_path / "audit.jsonl"
-    path.write_text("".join(path.read_text().splitlines(keepends=True)[:6]))
-    cut = AuditLog(path, signer, checkpoint_every=5)
+    a, b, first, cut, path = _held_then_cut(terminal, tmp_path, redis_url, prefix)
     if probe_on_the_cut:
         cut.record("result", n=999)
         assert b.observe(TERMINAL, header(cut.anchor(), "pc"), signer.public_key()) == "ROLLED_BACK"
