@@ -34,19 +34,25 @@ def test_run_on_the_sim_rig_with_a_fake_uhubctl_port(tmp_path):
     # 48 framesets, as every other test's server asks: at 32 the bona fide session was judged not
     # live in 1 of 5 whole-suite runs (the motion detector's thin margin on a still face, issue 14).
     # The server's nonce is random, so the bona fide face's motion evidence is a draw: a still face
-    # judged inconclusive (about 1 session in 80, tests/helpers/live.py) is the rig's BPCER to
-    # report, not this test's failure. The whole run goes again once when that, and only that, is
-    # what differed from the set's expectations.
-    for _ in range(2):
+    # judged inconclusive (about 1 session in 80, tests/helpers/live.py), or not live (seen once in the
+    # thirty-fourth session's fresh clone: `bona-fide: not_live`, every other session as expected), is
+    # the rig's BPCER to report, not this test's failure. The whole run goes again once when that, and
+    # only that, is what differed from the set's expectations; a second refusal fails the test.
+    for attempt in range(2):
         for f in rig.iterdir():                  # the rig as it was before the first run: nothing plugged yet
             f.unlink()
         out = subprocess.run([sys.executable, "-m", "hil", "run", str(DATA / "tiny.toml"), "--report", str(report),
                               "--rig", "sim", "--sim-dir", str(rig), "--usb-port", "1-1:2", "--frames", "48",
                               "--sim", "realtime=0"], capture_output=True, text=True, timeout=300, env=env)
-        assert out.returncode == 0, out.stderr[-3000:]
         sessions = [json.loads(line) for line in (tmp_path / "out.sessions.jsonl").read_text().splitlines()]
-        if not any(s["scenario"] == "bona-fide" and s["verdict"] == "inconclusive" for s in sessions):
-            break
+        unexpected = [s["scenario"] for s in sessions if not s["as_expected"]]
+        refused = any(s["scenario"] == "bona-fide" and s["outcome"] != "accepted" for s in sessions)
+        if attempt == 0 and (unexpected == ["bona-fide"] and refused
+                             or not unexpected and any(s["scenario"] == "bona-fide" and s["verdict"] == "inconclusive"
+                                                       for s in sessions)):
+            continue
+        assert out.returncode == 0, out.stderr[-3000:]
+        break
     assert re.search(r"\[#{30}\] 4/4 ", out.stderr)                       # the progress bar reached the end
     got = {s["scenario"]: s for s in sessions}
     assert [s["outcome"] for s in sessions] == ["accepted", "not_live", "device_refused", "accepted"]
